@@ -1,6 +1,22 @@
-"""Standard Model tree-level matrix elements: model, processes, diagrams, batched |M|²."""
-from .base import MatrixElement, MatrixElementError
-from .model import SMParameters, ParameterError
-from .particles import UnknownParticleError
+"""Standard Model tree-level matrix elements: model, processes, diagrams, batched |M|².
 
-__all__ = ["MatrixElement", "MatrixElementError", "SMParameters", "ParameterError", "UnknownParticleError"]
+Entry point: :func:`matrix_element` (process string -> batched callable).
+"""
+from .base import MatrixElement, MatrixElementError
+from .model import ParameterError, SMParameters
+from .particles import UnknownParticleError
+from .process import ProcessError, parse_process
+from .registry import NoMatrixElementError, matrix_element, matrix_element_for
+
+__all__ = [
+    "MatrixElement",
+    "MatrixElementError",
+    "NoMatrixElementError",
+    "ParameterError",
+    "ProcessError",
+    "SMParameters",
+    "UnknownParticleError",
+    "matrix_element",
+    "matrix_element_for",
+    "parse_process",
+]

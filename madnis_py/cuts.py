@@ -210,9 +210,16 @@ class Cuts:
             return list(itertools.combinations(self._idx[a], 2))
         return [(i, k) for i in self._idx[a] for k in self._idx[b]]
 
-    def min_partonic_mass(self) -> float:
-        """A lower bound on √ŝ implied by the pT cuts (Σ of minimum transverse energies); 0 if none."""
-        total = 0.0
+    def min_partonic_mass(self, masses: tuple[float, ...] | None = None) -> float:
+        """A lower bound on √ŝ implied by the cuts (GeV): Σ_i √(m_i² + pT,min²), and any pair-mass cut."""
+        masses = masses or (0.0,) * len(self.final_pdgs)
+        bound = 0.0
+        for i, pdg in enumerate(self.final_pdgs):
+            c = object_class(pdg)
+            pt_min = self.values.get(f"pt{c}", 0.0) if c in CLASSES else 0.0
+            bound += math.sqrt(masses[i] ** 2 + pt_min**2)
         for c in CLASSES:
-            total += len(self._idx[c]) * self.values.get(f"pt{c}", 0.0)
-        return total
+            pairs = self._sfos if c == "l" else list(itertools.combinations(self._idx[c], 2))
+            if pairs and f"mm{c}{c}" in self.values:
+                bound = max(bound, self.values[f"mm{c}{c}"])
+        return bound

@@ -61,3 +61,31 @@ class MatrixElement(ABC):
             )
         if momenta.dtype != torch.float64:
             raise MatrixElementError(f"momenta must be float64, got {momenta.dtype}")
+
+
+def check_physical_momenta(momenta: Tensor, masses: tuple[float, ...], n_in: int = 2, rtol: float = 1e-6) -> None:
+    """Raise :class:`MatrixElementError` unless momenta conserve four-momentum and are on shell.
+
+    Tolerance: |Σp_in − Σp_out| ≤ rtol·E_in for each component, and |p² − m²| ≤ rtol·E_in²
+    (E_in = total incoming energy of the event).  |M|² itself does not check this (hot path).
+    """
+    if momenta.dim() != 3 or momenta.shape[1] != len(masses) or momenta.shape[2] != 4:
+        raise MatrixElementError(f"momenta must have shape (n, {len(masses)}, 4), got {tuple(momenta.shape)}")
+    e_in = momenta[:, :n_in, 0].sum(dim=1).abs().clamp_min(1e-300)
+    diff = momenta[:, :n_in].sum(dim=1) - momenta[:, n_in:].sum(dim=1)
+    bad = (diff.abs().amax(dim=1) > rtol * e_in).nonzero()
+    if bad.numel():
+        i = int(bad[0])
+        raise MatrixElementError(
+            f"event {i}: momentum not conserved (Σp_in − Σp_out = {diff[i].tolist()} GeV, tolerance {rtol:g}·E)"
+        )
+    p2 = momenta[..., 0] ** 2 - (momenta[..., 1:] ** 2).sum(-1)
+    m2 = torch.tensor([m * m for m in masses], dtype=momenta.dtype, device=momenta.device)
+    off = (p2 - m2).abs() > rtol * e_in[:, None] ** 2
+    bad = off.nonzero()
+    if bad.numel():
+        i, j = int(bad[0, 0]), int(bad[0, 1])
+        raise MatrixElementError(
+            f"event {i}, particle {j + 1}: off shell (p² = {float(p2[i, j]):.6g} GeV², m² = {float(m2[j]):.6g} GeV², "
+            f"tolerance {rtol:g}·E²)"
+        )

@@ -1,0 +1,197 @@
+"""The collider integrand: unit hypercube -> event weight in pb.
+
+    σ = Σ_groups ∫ dx1 dx2 Σ_members f_a(x1, μF) f_b(x2, μF) · |M|²(p; α_s(μR)) / (2ŝ) dΦ_n
+      = ∫_{[0,1]^d} w(u) du,
+
+with ``w = (PDFs · |M|² / 2ŝ) · Θ_cuts · 0.3893793721e9 pb GeV² / (q_lumi(x1, x2) · q_Φ(p))``.
+The first two random numbers pick (τ, y) -> (x1, x2) (hadron beams only), the
+rest the partonic final state in the CM frame, which is then boosted to the lab.
+Subprocesses that share |M|² (see :func:`matrix_elements.process.group_subprocesses`)
+share one evaluation; mirror members reuse it with the incoming momenta swapped.
+Non-finite |M|² are set to zero, counted, and reported.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from channels.luminosity import Collision, Luminosity
+from channels.rambo import Rambo
+from matrix_elements.base import MatrixElement
+from matrix_elements.process import SubprocessGroup
+
+from .cuts import Cuts
+from .errors import PhysicsError
+from .scales import scale_values
+
+GEV2_TO_PB = 0.3893793721e9
+
+
+@dataclass
+class GroupTerm:
+    """One subprocess group with its |M|², cuts and PDF flavour indices of its members."""
+
+    group: SubprocessGroup
+    me: MatrixElement
+    cuts: Cuts
+    direct: list[tuple[int, int]]
+    mirror: list[tuple[int, int]]
+
+
+@dataclass
+class WeightedBatch:
+    """Weighted events of one batch (the seam for event output): lab-frame momenta and weights in pb."""
+
+    momenta: Tensor  # [n, n_ext, 4]
+    weight: Tensor  # [n], Σ over groups
+    group_weights: Tensor  # [n, n_groups]
+    x1: Tensor
+    x2: Tensor
+    mu_r: Tensor
+    mu_f: Tensor
+    alpha_s: Tensor
+    n_nonfinite: int = 0
+    n_passed: int = 0
+
+
+def pdf_index(pdg: int, beam_pdg: int) -> int:
+    """Column of ``xfxQ2_all`` ([-6..6], gluon at 6) for parton ``pdg`` in beam ``beam_pdg`` (p~ = conjugated)."""
+    f = 0 if pdg == 21 else pdg
+    if beam_pdg < 0:
+        f = -f
+    return f + 6
+
+
+class CollisionIntegrand:
+    """Batched integrand for one phase-space class (groups with the same external masses)."""
+
+    def __init__(
+        self,
+        groups: list[SubprocessGroup],
+        mes: list[MatrixElement],
+        cut_values: dict[str, float],
+        beam_pdgs: tuple[int, int],
+        sqrt_s: float,
+        pdf=None,
+        alpha_s=None,
+        scale=("mT-sum/2", "mT-sum/2"),
+        device: torch.device | str = "cpu",
+    ):
+        self.sqrt_s = float(sqrt_s)
+        self.hadronic = pdf is not None
+        self.pdf = pdf
+        self.alpha_s = alpha_s
+        self.mu_r_choice, self.mu_f_choice = scale
+        self.device = torch.device(device)
+        self.terms: list[GroupTerm] = []
+        for g, me in zip(groups, mes):
+            direct, mirror = [], []
+            for m in g.members:
+                a, b = m.subprocess.incoming
+                idx = (pdf_index(a, beam_pdgs[0]), pdf_index(b, beam_pdgs[1]))
+                (mirror if m.mirror else direct).append(idx)
+            self.terms.append(GroupTerm(g, me, Cuts(cut_values, g.representative.outgoing), direct, mirror))
+        masses = mes[0].masses
+        for me in mes[1:]:
+            if tuple(me.masses) != tuple(masses):
+                raise ValueError("all groups of one integrand must share external masses")
+        self.masses_out = tuple(masses[2:])
+        self.n_out = len(self.masses_out)
+        # the phase space is shared by all groups: the lowest of their bounds on √ŝ
+        min_mass = min(t.cuts.min_partonic_mass(self.masses_out) for t in self.terms)
+        if self.n_out < 2:
+            raise PhysicsError("2 -> 1 processes are not supported (the resonance would need a narrow-width delta)")
+        luminosity = None
+        if self.hadronic:
+            if min_mass <= 0:
+                raise PhysicsError(
+                    "the final state is massless and no cut bounds the partonic energy from below, so the cross "
+                    "section diverges: add cuts (e.g. ptj, ptl, mmll)"
+                )
+            tau_min = (min_mass / self.sqrt_s) ** 2 * (1 + 1e-12)
+            if tau_min >= 1:
+                raise PhysicsError(
+                    f"sqrt_s = {self.sqrt_s:g} GeV is below the minimum partonic energy {min_mass:g} GeV "
+                    "(masses and cuts)"
+                )
+            luminosity = Luminosity(self.sqrt_s, tau_min)
+        self.phase_space = Collision(Rambo(self.n_out, list(self.masses_out)), self.sqrt_s, luminosity)
+        self.dims = self.phase_space.dims_in
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.terms)
+
+    def events(self, u: Tensor) -> WeightedBatch:
+        """Weights (pb) and lab-frame events for points ``u [n, dims]`` in the unit hypercube."""
+        u = u.to(device=self.device, dtype=torch.float64)
+        n = u.shape[0]
+        p, log_q = self.phase_space.forward(u)
+        x1 = p[:, 0, 0] * (2.0 / self.sqrt_s)
+        x2 = p[:, 1, 0] * (2.0 / self.sqrt_s)
+        shat = x1 * x2 * self.sqrt_s**2
+        valid = torch.isfinite(log_q) & torch.isfinite(p).all(dim=2).all(dim=1)
+        p_out = p[:, 2:]
+        mu_r = scale_values(self.mu_r_choice, p_out, shat)
+        mu_f = scale_values(self.mu_f_choice, p_out, shat)
+        if self.alpha_s is None:
+            a_s = None
+            a_s_out = torch.full((n,), float("nan"), dtype=torch.float64, device=u.device)
+        elif isinstance(self.alpha_s, (int, float)):
+            a_s = torch.full((n,), float(self.alpha_s), dtype=torch.float64, device=u.device)
+            a_s_out = a_s
+        else:
+            a_s = self.alpha_s(mu_r**2)
+            a_s_out = a_s
+        if self.hadronic:
+            f1 = self.pdf.xfxQ2_all(x1, mu_f**2) / x1[:, None]
+            f2 = self.pdf.xfxQ2_all(x2, mu_f**2) / x2[:, None]
+        flux_jac = GEV2_TO_PB / (2 * shat) * torch.exp(-log_q)
+        flux_jac = torch.where(torch.isfinite(flux_jac), flux_jac, torch.zeros_like(flux_jac))
+        group_w = torch.zeros(n, self.n_groups, dtype=torch.float64, device=u.device)
+        n_nonfinite = 0
+        any_pass = torch.zeros(n, dtype=torch.bool, device=u.device)
+        p_swapped = None
+        for gi, term in enumerate(self.terms):
+            keep = valid & term.cuts.passes(p_out)
+            any_pass |= keep
+            if not bool(keep.any()):
+                continue
+            pk = p[keep]
+            w = torch.zeros(int(keep.sum()), dtype=torch.float64, device=u.device)
+            a_k = None if a_s is None else a_s[keep]
+            for members, swap in ((term.direct, False), (term.mirror, True)):
+                if not members:
+                    continue
+                if self.hadronic:
+                    i1 = torch.tensor([m[0] for m in members], device=u.device)
+                    i2 = torch.tensor([m[1] for m in members], device=u.device)
+                    lumi = (f1[keep][:, i1] * f2[keep][:, i2]).sum(dim=1)
+                else:
+                    lumi = torch.ones(pk.shape[0], dtype=torch.float64, device=u.device)
+                pin = pk[:, [1, 0] + list(range(2, pk.shape[1]))] if swap else pk
+                me = term.me(pin, a_k)
+                bad = ~torch.isfinite(me)
+                if bool(bad.any()):
+                    n_nonfinite += int(bad.sum())
+                    me = torch.where(bad, torch.zeros_like(me), me)
+                w = w + lumi * me
+            group_w[keep, gi] = w * flux_jac[keep]
+        return WeightedBatch(
+            momenta=p,
+            weight=group_w.sum(dim=1),
+            group_weights=group_w,
+            x1=x1,
+            x2=x2,
+            mu_r=mu_r,
+            mu_f=mu_f,
+            alpha_s=a_s_out,
+            n_nonfinite=n_nonfinite,
+            n_passed=int(any_pass.sum()),
+        )
+
+    def __call__(self, u: Tensor) -> Tensor:
+        return self.events(u).weight

@@ -54,7 +54,7 @@ def decay_inverse(p1: Tensor, p: Tensor, s1: Tensor | float | None = None,
 class TwoBody:
     """2 → 2 (or 1 → 2) final state with fixed masses, conditioned on the total momentum.
 
-    Final-state protocol: ``forward(u [n, 2], p_tot [n, 4]) -> (p [n, 2, 4], log q)`` and
+    Final-state protocol: ``forward(u [n, 2], p_tot [n, 4] or √ŝ) -> (p [n, 2, 4], log q)`` and
     ``inverse(p) -> (u, log q)`` (p_tot = Σp); q is the density w.r.t. dΦ₂.
     """
 
@@ -64,8 +64,13 @@ class TwoBody:
     def __init__(self, m1: float = 0.0, m2: float = 0.0):
         self.masses = (float(m1), float(m2))
 
-    def forward(self, u: Tensor, p_tot: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, u: Tensor, p_tot: Tensor | float) -> tuple[Tensor, Tensor]:
+        """``p_tot``: total momentum ``[n, 4]``, or √ŝ (``[n]`` or float) for the CM frame."""
         m1, m2 = self.masses
+        p_tot = as_tensor(p_tot, u)
+        if p_tot.dim() < 2:
+            zero = torch.zeros(u.shape[0], dtype=torch.float64, device=u.device)
+            p_tot = torch.stack([p_tot + zero, zero, zero, zero], dim=-1)
         p1, p2, log_q = decay(u, p_tot, m1 * m1, m2 * m2)
         return torch.stack([p1, p2], dim=1), log_q
 

@@ -1,6 +1,6 @@
-"""Independent reference tools for the phase-space tests (no code from channels/ used here).
+"""Tests of the phase-space building blocks in channels/ (fast, seeded, float64).
 
-The density of a momentum mapping w.r.t. dΦ_n is checked without trusting its own formulas:
+The reference helpers below use no code from channels/. The density of a momentum mapping w.r.t. dΦ_n is checked without trusting its own formulas:
 the output momenta (in their CM frame) are mapped to independent coordinates
 
     c = (cosθ₁, φ₁, p⃗₂, …, p⃗_{n−1})        (3n − 4 numbers; p⃗_n = −Σ p⃗_i, |p⃗₁| fixed by energy),
@@ -13,7 +13,15 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
+
+from channels import invariants as inv
+from channels import kinematics as kin
+from channels.luminosity import Collision, Luminosity, boost_to_lab, cm_rapidity, parton_momenta
+from channels.rambo import Rambo
+from channels.tchannel import TChannel
+from channels.two_body import TwoBody, decay, decay_inverse
 
 
 def numerical_jacobian(f, u: torch.Tensor, h: float = 1e-6, periodic: list[int] | None = None) -> torch.Tensor:
@@ -99,15 +107,6 @@ def dalitz_volume(s: float, m1: float, m2: float, m3: float, order: int = 400) -
 # ----------------------------------------------------------------------------------------------------------
 # tests
 # ----------------------------------------------------------------------------------------------------------
-import pytest  # noqa: E402
-
-from channels import invariants as inv  # noqa: E402
-from channels import kinematics as kin  # noqa: E402
-from channels.luminosity import Collision, Luminosity, boost_to_lab, cm_rapidity, parton_momenta  # noqa: E402
-from channels.rambo import Rambo  # noqa: E402
-from channels.tchannel import TChannel  # noqa: E402
-from channels.two_body import TwoBody, decay, decay_inverse  # noqa: E402
-
 F64 = torch.float64
 
 
@@ -271,6 +270,8 @@ def test_two_body_final_state_volume_and_threshold():
     tb = TwoBody(0.0, 0.0)
     p, log_q = tb.forward(rand(gen(7), 10, 2), torch.tensor([[300.0, 0, 0, 100.0]], dtype=F64).expand(10, 4))
     assert torch.allclose((-log_q).exp(), torch.full((10,), 1 / (8 * math.pi), dtype=F64), rtol=1e-13)
+    p, _ = TwoBody(10.0, 20.0).forward(rand(gen(7), 10, 2), 300.0)
+    assert torch.allclose(p.sum(1), torch.tensor([300.0, 0, 0, 0], dtype=F64).expand(10, 4), atol=1e-12)
     with pytest.raises(kin.PhaseSpaceError):
         TwoBody(100.0, 100.0).forward(rand(gen(7), 10, 2), torch.tensor([[150.0, 0, 0, 0]], dtype=F64).expand(10, 4))
 

@@ -1,4 +1,19 @@
-"""Phase space: analytic mappings with exact densities, channels, multi-channel VEGAS (no neural nets)."""
-from .mapping import Chain, Mapping
+"""Phase space: analytic mappings with exact densities and inverses, channels, multi-channel VEGAS.
 
-__all__ = ["Mapping", "Chain"]
+No neural networks here.  Every block follows the :class:`Mapping` protocol
+(``forward(u) -> (x, log_q)``, ``inverse(x) -> (u, log_q)``); final-state blocks
+additionally take the total momentum (or √ŝ) they are conditioned on.
+"""
+from . import kinematics
+from .invariants import BreitWigner, InvariantSampler, PowerLaw, Uniform, sampler_for
+from .kinematics import PhaseSpaceError
+from .luminosity import Collision, Luminosity
+from .mapping import Chain, Mapping
+from .rambo import Rambo
+from .tchannel import TChannel
+from .two_body import TwoBody
+
+__all__ = [
+    "BreitWigner", "Chain", "Collision", "InvariantSampler", "Luminosity", "Mapping", "PhaseSpaceError",
+    "PowerLaw", "Rambo", "TChannel", "TwoBody", "Uniform", "kinematics", "sampler_for",
+]

@@ -386,8 +386,8 @@ def _as_tensor(s: Tensor | float) -> Tensor:
 def sigma_hat_ee_mumu(s: Tensor | float, params: SMParameters) -> Tensor:
     """σ̂(e+ e− → γ*/Z → μ+ μ−) in pb at ŝ = ``s`` GeV², massless leptons, Z with fixed width.
 
-    σ = 4πα²/(3s) [Q² − 2 Q v_e v_μ Re χ + (v_e² + a_e²)(v_μ² + a_μ²)|χ|²],  Q = Q_e Q_μ = 1 here
-    enters as +2 Q_e Q_μ, with v = T3 − 2 Q sw², a = T3, χ = s / (4 sw² cw² (s − MZ² + i MZ ΓZ)).
+    σ = 4πα²/(3s) [Q_e²Q_μ² + 2 Q_e Q_μ v_e v_μ Re χ + (v_e² + a_e²)(v_μ² + a_μ²)|χ|²]
+    with Q_e = Q_μ = −1, v = T3 − 2 Q sw², a = T3, χ = s / (4 sw² cw² (s − MZ² + i MZ ΓZ)).
     """
     s = _as_tensor(s)
     sw2, mz, wz, alpha = params.sw2, params.MZ, params.WZ, params.aEW

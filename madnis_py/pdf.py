@@ -22,7 +22,9 @@ absent from the grid give 0. The numerics follow LHAPDF 6.4/6.5 (``GridPDF``, ``
 * Checks (``PDF::xfxQ2``): x outside [0, 1] or Q² < 0 raise :class:`PDFRangeError` (x up to 1e-12 above 1
   is taken as 1: kinematic rounding); x > x_max (sets with x_max < 1) raises too. NaN or infinite
   inputs give NaN rows instead of raising, so a batch with a few invalid events still evaluates.
-  ``ForcePositive`` 1/2 from the metadata clamps at 0 / 1e-10 as LHAPDF does.
+  ``ForcePositive`` 1/2 from the metadata clamps at 0 / 1e-10 as LHAPDF does. x = 0 exactly is allowed
+  (as in LHAPDF) and, through log(0) in the continuation, gives inf/NaN like LHAPDF does.
+  ``Extrapolator: nearest`` (clamp into the grid) and ``error`` (raise) in the metadata are honoured.
 
 ``pdf.alpha_s`` is the set's own α_s (see :mod:`madnis_py.alphas`).
 """

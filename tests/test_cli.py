@@ -63,6 +63,8 @@ def test_same_seed_same_result(tmp_path):
         ("process: e+ e- > u u~\ncollider: {beams: [e+, e-], sqrt_s: 500}\ncuts: {ptj: 300}\n"
          "integrator: {method: vegas, calls: 5000}\n", "remove all phase space"),
         ("process: [unclosed\n", "not valid YAML"),
+        ("process: p p > t t~\ncollider: {beams: [p, p], sqrt_s: 13000}\npdf: NoSuchSet_lo\n", "NoSuchSet_lo"),
+        ("process: p p > j j\ncollider: {beams: [p, p], sqrt_s: 13000}\n", "diverges"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(tmp_path, card, message):

@@ -1,0 +1,501 @@
+"""The general tree-level matrix-element engine: Feynman diagrams → batched |M|² in torch.
+
+Design (why it scales to 2→5 on a GPU):
+
+* **Diagrams** (:mod:`.diagrams`) are generated once per process as shared off-shell subtrees
+  (HELAS wavefunction recycling): every distinct subtree is one tensor operation per batch, and a
+  diagram costs one vertex contraction at the root.  ``g g > t t~ g g g`` has 1240 diagrams.
+* **Helicities are fused into the batch with per-leg broadcasting**: the wavefunction of leg i is
+  a tensor ``[B, 1, …, h_i, …, 1, C]`` and every vertex broadcasts, so a subtree over legs S is
+  computed once for each helicity configuration *of S only* (automatic helicity recycling);
+  only root contractions run over the full helicity product.  The helicity sum is exact.
+* **Colour** (:mod:`.colour`) is exact: each amplitude term is expanded once, symbolically, in
+  the colour-flow basis (external gluons projected to SU(3)), J_σ = Σ_t c_σt A_t, and
+  |M|² = Σ_h J† K J with the exact colour matrix K.  K is factorised once (K = L Lᵀ, real) and
+  folded into the flow coefficients, R = C L, so the hot path is one dense complex matmul
+  ``Z = A @ R`` per batch ([B·H, n_terms] × [n_terms, rank K]) and |M|² = Σ|Z|²: no Python loop
+  over events, helicities or colour flows; everything runs on the device of the input.
+* Events are processed in chunks sized to bound memory (amplitude tensor ≤ ~256 MB).
+
+Conventions: MadGraph's ``sm`` model (unitary gauge, fixed-width Breit–Wigner in every massive
+propagator, also t-channel ones, as MadGraph standalone output does; ``tchannel_width=False``
+drops the width of t-channel propagators, like MadGraph ≥ 3.5 madevent's
+``zerowidth_tchannel``), couplings at the card's aS.  |M|² is averaged over initial helicities
+(2 per fermion, 2 per massless and 3 per massive vector) and colours (3, 8), summed over final
+ones, divided by the identical-final-state factor.  When diagrams of different QCD orders
+interfere, |M|² is kept as separate α_s-power pieces so a running α_s rescales it exactly.
+
+Accuracy: float64 throughout, colour coefficients exact; K rounded once to float64.  Agreement
+with MadGraph is ~1e-13 relative or better away from strong gauge cancellations.  Momenta need
+not be exactly on shell: wavefunctions use the given energies and momenta (massless spinors use
+E ± p_z as HELAS does) and |M|² changes smoothly with the off-shellness, so inputs on shell to
+~1e-8 relative give |M|² to ~1e-8; no NaN arises for massless momenta along ±z.
+"""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from . import lorentz as L
+from .base import MatrixElement, MatrixElementError
+from .colour import ColourBuilder, coeff_value, colour_matrix
+from .diagrams import DiagramSet, NoDiagramsError, generate, order_ok
+from .model import SMParameters
+from .particles import PARTICLES, UnknownParticleError, colour, name_of, particle
+from .topology import Topology, build_topology
+from .vertices import Model, sm_model
+
+__all__ = ["EngineMatrixElement", "NoDiagramsError", "build_matrix_element"]
+
+_AMP_BYTES = 256 * 2**20
+
+
+@lru_cache(maxsize=16)
+def _model(params: SMParameters) -> Model:
+    return sm_model(params)
+
+
+def _helicities(pdg: int, mass: float) -> tuple[int, ...]:
+    spin = particle(pdg).spin
+    if spin == 2:
+        return (-1, 1)
+    if spin == 3:
+        return (-1, 0, 1) if mass != 0 else (-1, 1)
+    return (0,)
+
+
+@dataclass
+class _NodePlan:
+    inter: object
+    comp: int
+    open_slot: int
+    children: tuple[tuple[int, int], ...]
+    kind: str
+    mass: float
+    width: float
+    legs: int
+
+
+class EngineMatrixElement(MatrixElement):
+    """|M|² of one partonic process from its Feynman diagrams (see the module docstring)."""
+
+    def __init__(self, pdgs: tuple[int, ...], params: SMParameters, diagrams: DiagramSet, n_in: int,
+                 orders: dict | None, tchannel_width: bool = True):
+        self.pdgs = tuple(pdgs)
+        self.n_in = n_in
+        self.params = params
+        self.process = " ".join(name_of(p) for p in pdgs[:n_in]) + " > " + " ".join(name_of(p) for p in pdgs[n_in:])
+        self.masses = tuple(params.mass(p) for p in pdgs)
+        self.alpha_s_ref = params.aS
+        self.orders = dict(orders or {})
+        self.tchannel_width = tchannel_width
+        self._ds = diagrams
+        n = len(pdgs)
+        self.n_diagrams = diagrams.n_diagrams
+        self._hels = [_helicities(p, m) for p, m in zip(self.pdgs, self.masses)]
+        self._hshape = tuple(len(h) for h in self._hels)
+        self._nhel = int(np.prod(self._hshape))
+        # --- averaging and symmetry factors ---------------------------------------------------
+        avg = 1.0
+        for p, h in zip(self.pdgs[:n_in], self._hels[:n_in]):
+            avg *= len(h) * abs(colour(p)) if abs(colour(p)) != 1 else len(h)
+        ident = 1
+        for p in set(self.pdgs[n_in:]):
+            ident *= math.factorial(self.pdgs[n_in:].count(p))
+        self._norm = 1.0 / (avg * ident)
+        # --- node plans ---------------------------------------------------------------------------
+        self._plans: list[_NodePlan | None] = []
+        for nd in diagrams.nodes:
+            if nd.interaction is None:
+                self._plans.append(None)
+                continue
+            x = nd.particle
+            spin = particle(x).spin
+            kind = {1: "S", 3: "V"}.get(spin) or ("psi" if x < 0 else "psibar")
+            mass, width = params.mass(x), params.width(x)
+            if not tchannel_width and n_in == 2 and (nd.legs & 1) != ((nd.legs >> 1) & 1):
+                width = 0.0
+            self._plans.append(_NodePlan(nd.interaction, nd.component, nd.open_slot, nd.children, kind,
+                                         mass, width, nd.legs))
+        self._node_legs = torch.tensor([[(nd.legs >> i) & 1 for i in range(n)] for nd in diagrams.nodes],
+                                       dtype=torch.float64)
+        self._ext_node = {nd.leg: nd.id for nd in diagrams.nodes if nd.leg is not None}
+        # last use of each node (to free memory while evaluating)
+        self._last_use = {}
+        for k, plan in enumerate(self._plans):
+            if plan is not None:
+                for _, c in plan.children:
+                    self._last_use[c] = k
+        # --- colour -------------------------------------------------------------------------------
+        self._build_colour()
+        self._build_topologies()
+
+    # ============================================================================================
+    # colour set-up
+    # ============================================================================================
+    def _build_colour(self) -> None:
+        ds = self._ds
+        builder = ColourBuilder(ds)
+        term_flows = []
+        flow_index: dict[tuple, int] = {}
+        for t in ds.terms:
+            flows = builder.term_flows(t)
+            term_flows.append(flows)
+            for key in flows:
+                if key not in flow_index:
+                    flow_index[key] = len(flow_index)
+        nt, nf = len(ds.terms), len(flow_index)
+        C = np.zeros((nt, max(nf, 1)), dtype=np.complex128)
+        C_lc = np.zeros_like(C)
+        for i, (t, flows) in enumerate(zip(ds.terms, term_flows)):
+            scale = t.sign * (1.0 / math.sqrt(2.0)) ** t.qcd
+            for key, coeff in flows.items():
+                C[i, flow_index[key]] = scale * coeff_value(coeff)
+                C_lc[i, flow_index[key]] = scale * coeff_value(coeff, leading=True)
+        flows_list = [dict(k) for k in flow_index] or [{}]
+        gluons = [i for i, p in enumerate(ds.out_particles) if colour(p) == 8]
+        K = colour_matrix(flows_list, gluons) if nf else np.ones((1, 1))
+        if not nf:  # colourless process
+            C[:, 0] = [t.sign for t in ds.terms]
+        self._flows = flows_list
+        self._K = K
+        self._C = C
+        # groups of terms with equal (QCD, QED) orders
+        groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+        for i, t in enumerate(ds.terms):
+            groups[(t.qcd, t.qed)].append(i)
+        self._groups = sorted(groups.items())
+        # factor K = L Lᵀ (positive semidefinite)
+        w, U = np.linalg.eigh(K)
+        keep = w > 1e-12 * max(w.max(), 1e-300)
+        Lk = U[:, keep] * np.sqrt(w[keep])[None, :]
+        self._R = [torch.from_numpy(C[idx] @ Lk) for _, idx in self._groups]
+        self._term_index = [torch.tensor(idx, dtype=torch.long) for _, idx in self._groups]
+        # squared-order pairs allowed, with their α_s powers
+        sq = {k[:-2]: v for k, v in self.orders.items() if k.endswith("^2")}
+        pairs = []
+        for a, (oa, _) in enumerate(self._groups):
+            for b, (ob, _) in enumerate(self._groups):
+                if b < a:
+                    continue
+                qcd, qed = oa[0] + ob[0], oa[1] + ob[1]
+                have = {"QCD": qcd, "QED": qed, "WEIGHTED": qcd + 2 * qed}
+                if all(order_ok(op, have[name], 2 * val if False else val) for name, (op, val) in sq.items()):
+                    pairs.append((a, b, qcd / 2.0))
+        if not pairs:
+            raise NoDiagramsError(f"'{self.process}': no interference term satisfies the squared orders {sq}")
+        self._pairs = pairs
+        powers = sorted({p for _, _, p in pairs})
+        self._powers = powers
+        self.alpha_s_power = int(powers[-1]) if all(float(p).is_integer() for p in powers) else powers[-1]
+        # per-diagram colour Gram blocks for amplitudes2
+        by_diag: dict[int, list[int]] = defaultdict(list)
+        for i, t in enumerate(ds.terms):
+            by_diag[t.diagram].append(i)
+        self._diag_terms = by_diag
+        single_w = np.zeros(nt)
+        multi = []
+        for d, idx in by_diag.items():
+            G = C[idx] @ K @ C[idx].conj().T
+            if len(idx) == 1:
+                single_w[idx[0]] = G[0, 0].real
+            else:
+                multi.append((d, idx, torch.from_numpy(G)))
+        self._single_w = torch.from_numpy(single_w)
+        self._single_diag = torch.tensor([t.diagram for t in ds.terms], dtype=torch.long)
+        self._multi = multi
+        # leading-colour flows for LHE: flows with a nonzero leading-colour coefficient
+        lc_cols = [j for j in range(C_lc.shape[1]) if np.any(np.abs(C_lc[:, j]) > 0)] if nf else []
+        self._lc_cols = lc_cols
+        self._C_lc = torch.from_numpy(C_lc[:, lc_cols]) if lc_cols else None
+        self._flow_tags = [self._lhe_tags(flows_list[j]) for j in lc_cols]
+
+    def _lhe_tags(self, flow: dict) -> tuple[tuple[int, int], ...]:
+        """LHE (colour, anticolour) tags per leg for one flow (incoming legs in LHE convention)."""
+        n = len(self.pdgs)
+        col = [0] * n
+        acol = [0] * n
+        for tag, (c, a) in enumerate(sorted(flow.items()), start=501):
+            col[c // 2] = tag
+            acol[a // 2] = tag
+        out = []
+        for i in range(n):
+            if i < self.n_in:  # an incoming quark is an outgoing antiquark: swap back
+                out.append((acol[i], col[i]))
+            else:
+                out.append((col[i], acol[i]))
+        return tuple(out)
+
+    # ============================================================================================
+    # topologies and descriptions
+    # ============================================================================================
+    def _build_topologies(self) -> None:
+        ds = self._ds
+        externals = tuple((p, m) for p, m in zip(self.pdgs, self.masses))
+        first_term: dict[int, object] = {}
+        for t in ds.terms:
+            first_term.setdefault(t.diagram, t)
+        topos, descr = [], []
+        for d in range(ds.n_diagrams):
+            t = first_term[d]
+            lines, verts = [], []
+            stack = [k for _, k in t.children]
+            root_parts = [name_of(p) for p in t.interaction.particles]
+            verts.append("(" + ",".join(root_parts) + ")")
+            while stack:
+                k = stack.pop()
+                nd = ds.nodes[k]
+                if nd.interaction is None:
+                    continue
+                plan = self._plans[k]
+                legs = frozenset(i for i in range(len(self.pdgs)) if (nd.legs >> i) & 1)
+                lines.append((legs, nd.particle, plan.mass, plan.width))
+                verts.append("(" + ",".join(name_of(p) for p in nd.interaction.particles) + ")")
+                stack.extend(c for _, c in nd.children)
+            topo = build_topology(d, externals, self.n_in, lines)
+            topos.append(topo)
+            qcd, qed = ds.diagram_orders[d]
+            descr.append(f"diagram {d + 1}: QCD={qcd} QED={qed}; vertices {' '.join(reversed(verts))}; "
+                         f"propagators {topo.describe()}")
+        self.topologies: list[Topology] = topos
+        self.diagrams: list[str] = descr
+
+    # ============================================================================================
+    # evaluation
+    # ============================================================================================
+    def _external_wavefunctions(self, p: Tensor) -> list[Tensor]:
+        n = len(self.pdgs)
+        wfs = []
+        for i, (pdg, mass, hels) in enumerate(zip(self.pdgs, self.masses, self._hels)):
+            pi = p[:, i]
+            incoming = i < self.n_in
+            spin = particle(pdg).spin
+            per = []
+            for h in hels:
+                if spin == 2:
+                    if incoming:
+                        w = L.spinor_in(pi, mass, h, 1) if pdg > 0 else L.spinor_out(pi, mass, h, -1)
+                    else:
+                        w = L.spinor_out(pi, mass, h, 1) if pdg > 0 else L.spinor_in(pi, mass, h, -1)
+                elif spin == 3:
+                    w = L.polarization(pi, mass, h, -1 if incoming else 1)
+                else:
+                    w = L.scalar_wf(pi)
+                per.append(w)
+            w = torch.stack(per, dim=1)  # [B, nh, C]
+            shape = [p.shape[0]] + [1] * n + [w.shape[-1]]
+            shape[1 + i] = len(hels)
+            wfs.append(w.reshape(shape))
+        return wfs
+
+    @staticmethod
+    def _vertex(inter, comp: int, wfs: list, moms: list, open_slot: int | None) -> Tensor:
+        c = inter.components[comp]
+        kind = inter.lorentz
+        if kind == "FFV":
+            return L.ffv(wfs, open_slot, *c.coupling)
+        if kind == "FFS":
+            return L.ffs(wfs, open_slot, *c.coupling)
+        if kind == "VVV":
+            return L.vvv(wfs, moms, open_slot, c.coupling)
+        if kind == "VVVV":
+            return L.vvvv(wfs, open_slot, c.coupling, c.lorentz_args)
+        if kind == "VVS":
+            return L.vvs(wfs, open_slot, c.coupling)
+        if kind == "VVSS":
+            return L.vvss(wfs, open_slot, c.coupling)
+        if kind in ("SSS", "SSSS"):
+            return L.sss(wfs, open_slot, c.coupling)
+        raise ValueError(kind)
+
+    def _amplitudes(self, p: Tensor) -> Tensor:
+        """Amplitude of every term, ``[B, H, n_terms]`` complex (H = full helicity product)."""
+        n = len(self.pdgs)
+        B = p.shape[0]
+        q = p.clone()
+        q[:, : self.n_in] = -q[:, : self.n_in]  # outgoing momenta
+        node_p = torch.einsum("kn,bnc->bkc", self._node_legs.to(p.device), q)  # [B, n_nodes, 4]
+        bshape = [B] + [1] * n + [4]
+        ext = self._external_wavefunctions(p)
+        wf: dict[int, Tensor] = {}
+        for leg, nid in self._ext_node.items():
+            wf[nid] = ext[leg]
+        mom = lambda k: node_p[:, k].reshape(bshape)  # noqa: E731
+        for k, plan in enumerate(self._plans):
+            if plan is None:
+                continue
+            inter = plan.inter
+            wfs: list = [None] * inter.n_legs
+            moms: list = [None] * inter.n_legs
+            for slot, c in plan.children:
+                wfs[slot] = wf[c]
+                moms[slot] = mom(c)
+            P = mom(k)
+            moms[plan.open_slot] = -P
+            cur = self._vertex(inter, plan.comp, wfs, moms, plan.open_slot)
+            if plan.kind == "psi":
+                cur = L.propagate("psi", cur, -P, plan.mass, plan.width)
+            elif plan.kind == "psibar":
+                cur = L.propagate("psibar", cur, P, plan.mass, plan.width)
+            else:
+                cur = L.propagate(plan.kind, cur, P, plan.mass, plan.width)
+            wf[k] = cur
+        full = [B] + list(self._hshape)
+        amps = []
+        for t in self._ds.terms:
+            inter = t.interaction
+            wfs = [None] * inter.n_legs
+            moms = [None] * inter.n_legs
+            for slot, c in t.children:
+                wfs[slot] = wf[c]
+                moms[slot] = mom(c)
+            a = self._vertex(inter, t.component, wfs, moms, None)
+            amps.append(a.expand(full).reshape(B, self._nhel))
+        return torch.stack(amps, dim=-1)
+
+    def _chunk(self) -> int:
+        per_event = 16 * self._nhel * (len(self._ds.terms) + 2 * len(self._ds.nodes))
+        return max(1, _AMP_BYTES // per_event)
+
+    def _pieces(self, A: Tensor) -> tuple[list[Tensor], list[Tensor]]:
+        """|M|² pieces per α_s power (already normalised), and Z per order group."""
+        Z = [A[..., idx.to(A.device)] @ R.to(A.device) for idx, R in zip(self._term_index, self._R)]
+        out: dict[float, Tensor] = {}
+        for a, b, pw in self._pairs:
+            if a == b:
+                val = (Z[a].real ** 2 + Z[a].imag ** 2).sum(dim=(1, 2))
+            else:
+                val = 2.0 * (Z[a].conj() * Z[b]).real.sum(dim=(1, 2))
+            out[pw] = out[pw] + val if pw in out else val
+        return [out[pw] * self._norm for pw in self._powers], Z
+
+    def _amp2(self, A: Tensor) -> Tensor:
+        a2 = (A.real ** 2 + A.imag ** 2).sum(dim=1)  # [B, n_terms]
+        dev = A.device
+        res = torch.zeros(A.shape[0], self.n_diagrams, dtype=torch.float64, device=dev)
+        res.index_add_(1, self._single_diag.to(dev), a2 * self._single_w.to(dev))
+        for d, idx, G in self._multi:
+            Ad = A[..., idx]
+            val = torch.einsum("bhk,kl,bhl->b", Ad.conj(), G.to(dev), Ad).real
+            res[:, d] += val
+        return res * self._norm
+
+    def _run(self, momenta: Tensor, want_amp2: bool = False, want_flows: bool = False):
+        pieces_all, amp2_all, flows_all = [], [], []
+        chunk = self._chunk()
+        for start in range(0, momenta.shape[0], chunk):
+            p = momenta[start:start + chunk]
+            A = self._amplitudes(p)
+            pieces, _ = self._pieces(A)
+            pieces_all.append(torch.stack(pieces, dim=0))
+            if want_amp2:
+                amp2_all.append(self._amp2(A))
+            if want_flows and self._C_lc is not None:
+                J = A @ self._C_lc.to(A.device)
+                flows_all.append((J.real ** 2 + J.imag ** 2).sum(dim=1))
+        out = {"pieces": torch.cat(pieces_all, dim=1) if pieces_all else
+               torch.zeros(len(self._powers), 0, dtype=torch.float64, device=momenta.device)}
+        if want_amp2:
+            out["amp2"] = torch.cat(amp2_all, dim=0) if amp2_all else torch.zeros(0, self.n_diagrams,
+                                                                                  dtype=torch.float64)
+        if want_flows:
+            out["flows"] = (torch.cat(flows_all, dim=0) if flows_all else
+                            torch.zeros(momenta.shape[0], len(self._flow_tags), dtype=torch.float64,
+                                        device=momenta.device))
+        return out
+
+    def _combine(self, pieces: Tensor, alpha_s) -> Tensor:
+        if alpha_s is None:
+            return pieces.sum(dim=0)
+        ratio = torch.as_tensor(alpha_s, dtype=pieces.dtype, device=pieces.device) / self.alpha_s_ref
+        tot = None
+        for k, pw in enumerate(self._powers):
+            term = pieces[k] * ratio ** pw if pw else pieces[k]
+            tot = term if tot is None else tot + term
+        return tot
+
+    # ---- public API -------------------------------------------------------------------------------
+    def evaluate(self, momenta: Tensor) -> Tensor:
+        return self._run(momenta)["pieces"].sum(dim=0)
+
+    def __call__(self, momenta: Tensor, alpha_s: Tensor | float | None = None) -> Tensor:
+        """|M|² ``[n]``; ``alpha_s`` (scalar or ``[n]``) rescales every α_s-power piece exactly."""
+        self.check_momenta(momenta)
+        return self._combine(self._run(momenta)["pieces"], alpha_s)
+
+    def amplitudes2(self, momenta: Tensor, alpha_s: Tensor | float | None = None) -> Tensor:
+        """Per-diagram |A_d|² ``[n, n_diagrams]``: colour-summed square of each diagram alone,
+        summed over helicities, with the same averaging as |M|² (single-diagram-enhancement weights)."""
+        self.check_momenta(momenta)
+        a2 = self._run(momenta, want_amp2=True)["amp2"]
+        if alpha_s is not None:
+            ratio = torch.as_tensor(alpha_s, dtype=a2.dtype, device=a2.device) / self.alpha_s_ref
+            pw = torch.tensor([self._ds.diagram_orders[d][0] for d in range(self.n_diagrams)],
+                              dtype=a2.dtype, device=a2.device)
+            a2 = a2 * ratio.reshape(-1, 1) ** pw if ratio.dim() else a2 * ratio ** pw
+        return a2
+
+    def evaluate_with_amplitudes2(self, momenta: Tensor, alpha_s: Tensor | float | None = None
+                                  ) -> tuple[Tensor, Tensor]:
+        """(|M|², amplitudes2) in one pass."""
+        self.check_momenta(momenta)
+        out = self._run(momenta, want_amp2=True)
+        me = self._combine(out["pieces"], alpha_s)
+        a2 = out["amp2"]
+        if alpha_s is not None:
+            ratio = torch.as_tensor(alpha_s, dtype=a2.dtype, device=a2.device) / self.alpha_s_ref
+            pw = torch.tensor([self._ds.diagram_orders[d][0] for d in range(self.n_diagrams)],
+                              dtype=a2.dtype, device=a2.device)
+            a2 = a2 * ratio.reshape(-1, 1) ** pw if ratio.dim() else a2 * ratio ** pw
+        return me, a2
+
+    def colour_flows(self, momenta: Tensor) -> tuple[list[tuple[tuple[int, int], ...]], Tensor]:
+        """Leading-colour flows and their per-event weights.
+
+        Returns ``(flows, weights)``: ``flows[j]`` gives LHE ``(colour, anticolour)`` tags (501, 502,
+        …; 0 for none) per leg in process order, incoming legs in LHE convention; ``weights``
+        ``[n, n_flows]`` = Σ_hel |J_j^LC|², the squared leading-colour partial amplitude of each flow.
+        Choose flow j with probability ∝ weights[:, j] (as MadGraph does for LHE output).
+        Colourless processes return one flow with all tags 0 and weight 1.
+        """
+        self.check_momenta(momenta)
+        if not self._flow_tags:
+            n = len(self.pdgs)
+            return [tuple((0, 0) for _ in range(n))], torch.ones(momenta.shape[0], 1, dtype=torch.float64,
+                                                                 device=momenta.device)
+        w = self._run(momenta, want_flows=True)["flows"]
+        return list(self._flow_tags), w
+
+    @property
+    def n_flows(self) -> int:
+        return len(self._flows)
+
+
+def build_matrix_element(pdgs: tuple[int, ...], params: SMParameters, orders: dict | None = None,
+                         n_in: int = 2, *, tchannel_width: bool = True) -> EngineMatrixElement:
+    """Build the engine |M|² for signed PDG ids ``pdgs`` (incoming first, process order).
+
+    ``orders``: coupling-order constraints, e.g. ``{"QED": ("<=", 2), "QCD^2": ("==", 4)}``;
+    ``None`` = MadGraph's default (lowest QED order).  Raises :class:`NoDiagramsError` when the
+    process has no tree-level diagram, :class:`MatrixElementError` for bad input.
+    """
+    pdgs = tuple(int(p) for p in pdgs)
+    if n_in not in (1, 2):
+        raise MatrixElementError(f"n_in must be 1 or 2, got {n_in}")
+    if len(pdgs) < n_in + 1 or len(pdgs) < 3:
+        raise MatrixElementError(f"a process needs at least three particles, got {len(pdgs)}")
+    for p in pdgs:
+        if abs(p) not in PARTICLES:
+            raise UnknownParticleError(f"unknown PDG id {p}")
+        if p < 0 and PARTICLES[abs(p)].self_conjugate:
+            raise UnknownParticleError(f"PDG id {p}: {name_of(abs(p))} is its own antiparticle")
+    if not isinstance(params, SMParameters):
+        raise MatrixElementError("params must be an SMParameters")
+    ds = generate(_model(params), pdgs, n_in, orders)
+    return EngineMatrixElement(pdgs, params, ds, n_in, orders, tchannel_width)

@@ -95,6 +95,8 @@ class EngineMatrixElement(MatrixElement):
         self.alpha_s_ref = params.aS
         self.orders = dict(orders or {})
         self.tchannel_width = tchannel_width
+        # terms grouped by coupling order (contiguous slices of the amplitude buffer)
+        diagrams.terms.sort(key=lambda t: (t.qcd, t.qed))
         self._ds = diagrams
         n = len(pdgs)
         self.n_diagrams = diagrams.n_diagrams
@@ -126,12 +128,38 @@ class EngineMatrixElement(MatrixElement):
         self._node_legs = torch.tensor([[(nd.legs >> i) & 1 for i in range(n)] for nd in diagrams.nodes],
                                        dtype=torch.float64)
         self._ext_node = {nd.leg: nd.id for nd in diagrams.nodes if nd.leg is not None}
-        # last use of each node (to free memory while evaluating)
-        self._last_use = {}
+        # node wavefunctions needed by amplitude terms stay; others are freed after their last use
+        last_use: dict[int, int] = {}
         for k, plan in enumerate(self._plans):
             if plan is not None:
                 for _, c in plan.children:
-                    self._last_use[c] = k
+                    last_use[c] = k
+        needed = {c for t in diagrams.terms for _, c in t.children}
+        self._free_after: dict[int, list[int]] = defaultdict(list)
+        for c, k in last_use.items():
+            if c not in needed and c not in self._ext_node.values():
+                self._free_after[k].append(c)
+        # elements per event of all node wavefunctions (memory estimate)
+        self._node_elems = 0
+        for nd in diagrams.nodes:
+            size = 1
+            for i in range(n):
+                if (nd.legs >> i) & 1:
+                    size *= self._hshape[i]
+            self._node_elems += 4 * size
+        self._max_chunk = 4096
+        # open slot of each amplitude term: the slot whose wavefunction spans the most helicities
+        self._amp_open = []
+        for t in diagrams.terms:
+            best, best_size = 0, -1
+            for slot, c in t.children:
+                size = 1
+                for i in range(n):
+                    if (diagrams.nodes[c].legs >> i) & 1:
+                        size *= self._hshape[i]
+                if size > best_size:
+                    best, best_size = slot, size
+            self._amp_open.append(best)
         # --- colour -------------------------------------------------------------------------------
         self._build_colour()
         self._build_topologies()
@@ -163,9 +191,29 @@ class EngineMatrixElement(MatrixElement):
         K = colour_matrix(flows_list, gluons) if nf else np.ones((1, 1))
         if not nf:  # colourless process
             C[:, 0] = [t.sign for t in ds.terms]
+        # each term's coefficients share one phase i^k (T: real, f: ±i): absorb it into the
+        # amplitude so that the flow coefficients, and the colour algebra, are real
+        phases = []
+        C_real = np.zeros(C.shape, dtype=np.float64)
+        C_lc_real = np.zeros(C.shape, dtype=np.float64)
+        for i in range(nt):
+            row = C[i]
+            j = int(np.argmax(np.abs(row)))
+            ph = row[j] / abs(row[j]) if abs(row[j]) > 0 else 1.0
+            ph = complex(round(ph.real), round(ph.imag))
+            if abs(abs(ph) - 1) > 1e-12:
+                raise RuntimeError(f"colour coefficients of term {i} are not of the form i^k × real")
+            C_real[i] = (row / ph).real
+            C_lc_real[i] = (C_lc[i] / ph).real
+            if np.abs((row / ph).imag).max() > 1e-12 * max(1.0, np.abs(row).max()):
+                raise RuntimeError(f"colour coefficients of term {i} have mixed phases")
+            phases.append(None if ph == 1 else ph)
+        self._phases = phases
         self._flows = flows_list
         self._K = K
         self._C = C
+        self._C_real = torch.from_numpy(C_real)
+        C_lc = C_lc_real
         # groups of terms with equal (QCD, QED) orders
         groups: dict[tuple[int, int], list[int]] = defaultdict(list)
         for i, t in enumerate(ds.terms):
@@ -175,8 +223,8 @@ class EngineMatrixElement(MatrixElement):
         w, U = np.linalg.eigh(K)
         keep = w > 1e-12 * max(w.max(), 1e-300)
         Lk = U[:, keep] * np.sqrt(w[keep])[None, :]
-        self._R = [torch.from_numpy(C[idx] @ Lk) for _, idx in self._groups]
-        self._term_index = [torch.tensor(idx, dtype=torch.long) for _, idx in self._groups]
+        self._R = [torch.from_numpy(np.ascontiguousarray((C_real[idx] @ Lk).T)) for _, idx in self._groups]
+        self._group_slices = [(idx[0], idx[-1] + 1) for _, idx in self._groups]
         # squared-order pairs allowed, with their α_s powers
         sq = {k[:-2]: v for k, v in self.orders.items() if k.endswith("^2")}
         pairs = []
@@ -202,7 +250,7 @@ class EngineMatrixElement(MatrixElement):
         single_w = np.zeros(nt)
         multi = []
         for d, idx in by_diag.items():
-            G = C[idx] @ K @ C[idx].conj().T
+            G = C_real[idx] @ K @ C_real[idx].T
             if len(idx) == 1:
                 single_w[idx[0]] = G[0, 0].real
             else:
@@ -213,7 +261,7 @@ class EngineMatrixElement(MatrixElement):
         # leading-colour flows for LHE: flows with a nonzero leading-colour coefficient
         lc_cols = [j for j in range(C_lc.shape[1]) if np.any(np.abs(C_lc[:, j]) > 0)] if nf else []
         self._lc_cols = lc_cols
-        self._C_lc = torch.from_numpy(C_lc[:, lc_cols]) if lc_cols else None
+        self._C_lc = torch.from_numpy(np.ascontiguousarray(C_lc[:, lc_cols].T)) if lc_cols else None
         self._flow_tags = [self._lhe_tags(flows_list[j]) for j in lc_cols]
 
     def _lhe_tags(self, flow: dict) -> tuple[tuple[int, int], ...]:
@@ -269,11 +317,13 @@ class EngineMatrixElement(MatrixElement):
     # ============================================================================================
     # evaluation
     # ============================================================================================
-    def _external_wavefunctions(self, p: Tensor) -> list[Tensor]:
+    def _external_wavefunctions(self, pt: Tensor, replace: dict | None = None) -> list[list[Tensor]]:
+        """Per leg: components ``[1, …, h_i, …, 1, B]`` (leg i's helicity axis, events last)."""
         n = len(self.pdgs)
+        B = pt.shape[-1]
         wfs = []
         for i, (pdg, mass, hels) in enumerate(zip(self.pdgs, self.masses, self._hels)):
-            pi = p[:, i]
+            pi = [pt[i, mu] for mu in range(4)]
             incoming = i < self.n_in
             spin = particle(pdg).spin
             per = []
@@ -288,117 +338,141 @@ class EngineMatrixElement(MatrixElement):
                 else:
                     w = L.scalar_wf(pi)
                 per.append(w)
-            w = torch.stack(per, dim=1)  # [B, nh, C]
-            shape = [p.shape[0]] + [1] * n + [w.shape[-1]]
-            shape[1 + i] = len(hels)
-            wfs.append(w.reshape(shape))
+            if replace and i in replace:
+                rep = replace[i]
+                if isinstance(rep, str) and rep == "momentum":
+                    per = [[c + 0j for c in pi] for _ in hels]
+                else:  # tensor [B, nh, C]
+                    per = [[rep[:, k, c].to(torch.complex128) for c in range(rep.shape[-1])] for k in range(len(hels))]
+            shape = [1] * n + [B]
+            shape[i] = len(hels)
+            comps = [torch.stack([w[c] for w in per], dim=0).reshape(shape) for c in range(len(per[0]))]
+            wfs.append(comps)
         return wfs
 
     @staticmethod
-    def _vertex(inter, comp: int, wfs: list, moms: list, open_slot: int | None) -> Tensor:
+    def _current(inter, comp: int, wfs: list, moms: list, open_slot: int, s=None) -> list:
         c = inter.components[comp]
         kind = inter.lorentz
         if kind == "FFV":
-            return L.ffv(wfs, open_slot, *c.coupling)
+            return L.ffv(wfs, open_slot, c.coupling[0], c.coupling[1], s)
         if kind == "FFS":
-            return L.ffs(wfs, open_slot, *c.coupling)
+            return L.ffs(wfs, open_slot, c.coupling[0], c.coupling[1], s)
         if kind == "VVV":
-            return L.vvv(wfs, moms, open_slot, c.coupling)
+            return L.vvv(wfs, moms, open_slot, c.coupling, s)
         if kind == "VVVV":
-            return L.vvvv(wfs, open_slot, c.coupling, c.lorentz_args)
+            return L.vvvv(wfs, open_slot, c.coupling, c.lorentz_args, s)
         if kind == "VVS":
-            return L.vvs(wfs, open_slot, c.coupling)
+            return L.vvs(wfs, open_slot, c.coupling, s)
         if kind == "VVSS":
-            return L.vvss(wfs, open_slot, c.coupling)
+            return L.vvss(wfs, open_slot, c.coupling, s)
         if kind in ("SSS", "SSSS"):
-            return L.sss(wfs, open_slot, c.coupling)
+            return L.sss(wfs, open_slot, c.coupling, s)
         raise ValueError(kind)
 
-    def _amplitudes(self, p: Tensor) -> Tensor:
-        """Amplitude of every term, ``[B, H, n_terms]`` complex (H = full helicity product)."""
+    def _fill_amplitudes(self, p: Tensor, replace: dict | None = None) -> Tensor:
+        """Amplitude of every term into ``A [n_terms, h_0, …, h_{n−1}, B]`` (complex)."""
         n = len(self.pdgs)
         B = p.shape[0]
-        q = p.clone()
-        q[:, : self.n_in] = -q[:, : self.n_in]  # outgoing momenta
-        node_p = torch.einsum("kn,bnc->bkc", self._node_legs.to(p.device), q)  # [B, n_nodes, 4]
-        bshape = [B] + [1] * n + [4]
-        ext = self._external_wavefunctions(p)
-        wf: dict[int, Tensor] = {}
+        pt = p.permute(1, 2, 0).contiguous()  # [n, 4, B]
+        q = pt.clone()
+        q[: self.n_in] = -q[: self.n_in]  # outgoing momenta
+        node_p = (self._node_legs.to(p.device) @ q.reshape(n, 4 * B)).reshape(-1, 4, B)
+        ext = self._external_wavefunctions(pt, replace)
+        wf: dict[int, list] = {}
         for leg, nid in self._ext_node.items():
             wf[nid] = ext[leg]
-        mom = lambda k: node_p[:, k].reshape(bshape)  # noqa: E731
+        moms = [[node_p[k, mu] for mu in range(4)] for k in range(node_p.shape[0])]
         for k, plan in enumerate(self._plans):
             if plan is None:
                 continue
             inter = plan.inter
             wfs: list = [None] * inter.n_legs
-            moms: list = [None] * inter.n_legs
+            mm: list = [None] * inter.n_legs
             for slot, c in plan.children:
                 wfs[slot] = wf[c]
-                moms[slot] = mom(c)
-            P = mom(k)
-            moms[plan.open_slot] = -P
-            cur = self._vertex(inter, plan.comp, wfs, moms, plan.open_slot)
-            if plan.kind == "psi":
-                cur = L.propagate("psi", cur, -P, plan.mass, plan.width)
-            elif plan.kind == "psibar":
-                cur = L.propagate("psibar", cur, P, plan.mass, plan.width)
+                mm[slot] = moms[c]
+            P = moms[k]
+            mm[plan.open_slot] = [-x for x in P] if inter.lorentz == "VVV" else None
+            if plan.kind == "V":
+                s = L.vector_scale(P, plan.mass, plan.width)
+                cur = self._current(inter, plan.comp, wfs, mm, plan.open_slot, s)
+                if plan.mass != 0.0:
+                    cur = L.massive_vector_numerator(cur, P, plan.mass)
+            elif plan.kind == "S":
+                s = L.scalar_scale(P, plan.mass, plan.width)
+                cur = self._current(inter, plan.comp, wfs, mm, plan.open_slot, s)
             else:
-                cur = L.propagate(plan.kind, cur, P, plan.mass, plan.width)
+                cur = self._current(inter, plan.comp, wfs, mm, plan.open_slot)
+                pf = [-x for x in P] if plan.kind == "psi" else P
+                cur = L.fermion_propagator(plan.kind, cur, pf, plan.mass, plan.width)
             wf[k] = cur
-        full = [B] + list(self._hshape)
-        amps = []
-        for t in self._ds.terms:
-            inter = t.interaction
+            for c in self._free_after.get(k, ()):
+                wf.pop(c, None)
+        A = torch.empty((len(self._ds.terms),) + self._hshape + (B,), dtype=torch.complex128, device=p.device)
+        for t, (term, phase, open_slot) in enumerate(zip(self._ds.terms, self._phases, self._amp_open)):
+            inter = term.interaction
             wfs = [None] * inter.n_legs
-            moms = [None] * inter.n_legs
-            for slot, c in t.children:
+            mm = [None] * inter.n_legs
+            for slot, c in term.children:
                 wfs[slot] = wf[c]
-                moms[slot] = mom(c)
-            a = self._vertex(inter, t.component, wfs, moms, None)
-            amps.append(a.expand(full).reshape(B, self._nhel))
-        return torch.stack(amps, dim=-1)
+                mm[slot] = moms[c]
+            cur = self._current(inter, term.component, wfs, mm, open_slot, phase)
+            other = wfs[open_slot]
+            if len(cur) == 4 and particle(inter.particles[open_slot]).spin == 3:
+                L.mdot_into(A[t], cur, other)
+            else:
+                L.sdot_into(A[t], cur, other)
+        return A
 
     def _chunk(self) -> int:
-        per_event = 16 * self._nhel * (len(self._ds.terms) + 2 * len(self._ds.nodes))
-        return max(1, _AMP_BYTES // per_event)
+        per_event = 16 * (len(self._ds.terms) * self._nhel + self._node_elems)
+        return int(max(1, min(self._max_chunk, _AMP_BYTES // per_event)))
 
-    def _pieces(self, A: Tensor) -> tuple[list[Tensor], list[Tensor]]:
-        """|M|² pieces per α_s power (already normalised), and Z per order group."""
-        Z = [A[..., idx.to(A.device)] @ R.to(A.device) for idx, R in zip(self._term_index, self._R)]
+    def _real_view(self, A: Tensor, rows: slice) -> Tensor:
+        return torch.view_as_real(A[rows]).reshape(rows.stop - rows.start, -1)
+
+    def _pieces(self, A: Tensor) -> list[Tensor]:
+        """|M|² pieces per α_s power (normalised) from the amplitude buffer."""
+        B = A.shape[-1]
+        Z = []
+        for (lo, hi), R in zip(self._group_slices, self._R):
+            Z.append(R.to(A.device) @ self._real_view(A, slice(lo, hi)))  # [r, H·B·2]
         out: dict[float, Tensor] = {}
         for a, b, pw in self._pairs:
             if a == b:
-                val = (Z[a].real ** 2 + Z[a].imag ** 2).sum(dim=(1, 2))
+                val = (Z[a] * Z[a]).reshape(-1, self._nhel, B, 2).sum(dim=(0, 1, 3))
             else:
-                val = 2.0 * (Z[a].conj() * Z[b]).real.sum(dim=(1, 2))
+                val = 2.0 * (Z[a] * Z[b]).reshape(-1, self._nhel, B, 2).sum(dim=(0, 1, 3))
             out[pw] = out[pw] + val if pw in out else val
-        return [out[pw] * self._norm for pw in self._powers], Z
+        return [out[pw] * self._norm for pw in self._powers]
 
     def _amp2(self, A: Tensor) -> Tensor:
-        a2 = (A.real ** 2 + A.imag ** 2).sum(dim=1)  # [B, n_terms]
+        B = A.shape[-1]
+        Ar = torch.view_as_real(A).reshape(A.shape[0], self._nhel, B, 2)
+        a2 = (Ar * Ar).sum(dim=(1, 3))  # [n_terms, B]
         dev = A.device
-        res = torch.zeros(A.shape[0], self.n_diagrams, dtype=torch.float64, device=dev)
-        res.index_add_(1, self._single_diag.to(dev), a2 * self._single_w.to(dev))
+        res = torch.zeros(self.n_diagrams, B, dtype=torch.float64, device=dev)
+        res.index_add_(0, self._single_diag.to(dev), a2 * self._single_w.to(dev)[:, None])
         for d, idx, G in self._multi:
-            Ad = A[..., idx]
-            val = torch.einsum("bhk,kl,bhl->b", Ad.conj(), G.to(dev), Ad).real
-            res[:, d] += val
-        return res * self._norm
+            Ad = Ar[idx]  # [k, H, B, 2]
+            val = torch.einsum("khbc,kl,lhbc->b", Ad, G.to(dev), Ad)
+            res[d] += val
+        return res.T * self._norm
 
     def _run(self, momenta: Tensor, want_amp2: bool = False, want_flows: bool = False):
         pieces_all, amp2_all, flows_all = [], [], []
         chunk = self._chunk()
         for start in range(0, momenta.shape[0], chunk):
             p = momenta[start:start + chunk]
-            A = self._amplitudes(p)
-            pieces, _ = self._pieces(A)
-            pieces_all.append(torch.stack(pieces, dim=0))
+            A = self._fill_amplitudes(p)
+            pieces_all.append(torch.stack(self._pieces(A), dim=0))
             if want_amp2:
                 amp2_all.append(self._amp2(A))
             if want_flows and self._C_lc is not None:
-                J = A @ self._C_lc.to(A.device)
-                flows_all.append((J.real ** 2 + J.imag ** 2).sum(dim=1))
+                B = A.shape[-1]
+                J = self._C_lc.to(A.device) @ self._real_view(A, slice(0, A.shape[0]))
+                flows_all.append((J * J).reshape(-1, self._nhel, B, 2).sum(dim=(1, 3)).T)
         out = {"pieces": torch.cat(pieces_all, dim=1) if pieces_all else
                torch.zeros(len(self._powers), 0, dtype=torch.float64, device=momenta.device)}
         if want_amp2:
@@ -409,6 +483,30 @@ class EngineMatrixElement(MatrixElement):
                             torch.zeros(momenta.shape[0], len(self._flow_tags), dtype=torch.float64,
                                         device=momenta.device))
         return out
+
+    def helicity_flow_amplitudes(self, momenta: Tensor, replace: dict | None = None) -> Tensor:
+        """Colour-flow amplitudes J ``[n, H, n_flows]`` (complex) per helicity configuration.
+
+        Σ_h J_h† K J_h (K = :attr:`colour_matrix`) is the colour- and helicity-summed |M|² before
+        averaging.  ``replace={leg: "momentum"}`` substitutes the leg's polarisation vector by its
+        momentum (Ward-identity checks); helicity order: row-major over legs (``helicities``).
+        """
+        self.check_momenta(momenta)
+        A = self._fill_amplitudes(momenta, replace)
+        Ar = A.reshape(A.shape[0], self._nhel, -1)  # [T, H, B] (phases absorbed)
+        J = torch.einsum("tf,thb->bhf", self._C_real.to(A.device).to(A.dtype), Ar)
+        return J
+
+    @property
+    def colour_matrix(self) -> Tensor:
+        """The exact colour matrix K over :attr:`flows` (float64)."""
+        return torch.from_numpy(self._K)
+
+    @property
+    def helicities(self) -> list[tuple[int, ...]]:
+        """Helicity configurations (2×helicity per leg), in the order of the H axis."""
+        import itertools
+        return list(itertools.product(*self._hels))
 
     def _combine(self, pieces: Tensor, alpha_s) -> Tensor:
         if alpha_s is None:

@@ -9,18 +9,20 @@ Conventions (those of HELAS/ALOHA, so MadGraph's numbers are reproduced):
 * A *ψ-type* fermion wavefunction is a column spinor (u for an incoming fermion, v for an
   outgoing antifermion); a *ψ̄-type* one is a row spinor (ū for an outgoing fermion, v̄ for an
   incoming antifermion), stored as its four components.
-* Every vertex function returns the *amputated* vertex: the vertex factor (coupling constants
-  include the factor i of the Feynman rule, as MadGraph's ``GC_*``) contracted with all
-  wavefunctions but one.  :func:`propagate` then multiplies by the propagator of the open line:
-  fermion i(p̸ + m)/(p² − m² + i mΓ) with p along the fermion-number flow, massive vector
-  −i(g^{μν} − p^μp^ν/M²)/(p² − M² + i MΓ) (unitary gauge), massless vector −i g^{μν}/p²
-  (Feynman gauge), scalar i/(p² − M² + i MΓ).
-* Momenta ``P`` passed to vertices are *outgoing from the vertex* along each leg (the
-  convention of UFO Lorentz structures as evaluated by ALOHA).
+* Vertex functions return the *amputated* current of the open slot: the vertex factor
+  (couplings include the i of the Feynman rule, as MadGraph's ``GC_*``) contracted with the other
+  wavefunctions, times an optional ``scale`` (a number or a per-event tensor, applied to the
+  smallest operand).  Propagators: fermion i(p̸ + m)/(p² − m² + i mΓ) with p along the
+  fermion-number flow (:func:`fermion_propagator`), massive vector −i(g^{μν} − p^μp^ν/M²)/(p² − M²
+  + i MΓ) (unitary gauge: :func:`vector_propagator`), massless vector −i g^{μν}/p² (Feynman gauge)
+  and scalar i/(p² − M² + i MΓ) (pure scales, folded into ``scale``).
+* Momenta passed to vertices are *outgoing from the vertex* along each leg (UFO/ALOHA).
 
-Every tensor carries arbitrary leading (broadcast) dimensions: events and one axis per external
-helicity.  Wavefunctions are complex with a trailing component axis (4 for spinors and vectors,
-1 for scalars); momenta are real ``[..., 4]``.
+Layout (chosen for speed): a wavefunction is a *list of component tensors* (4 for spinors and
+vectors, 1 for scalars), each complex of shape ``[h_0, …, h_{n−1}, B]`` where h_i is 1 or the
+number of helicities of external leg i and the event axis B is last (innermost), so that
+broadcasting over helicities runs at full memory speed.  Momenta are lists of 4 real ``[B]``
+tensors (they broadcast against any wavefunction).  ``torch.addcmul`` fuses multiply-adds.
 """
 from __future__ import annotations
 
@@ -31,116 +33,124 @@ from torch import Tensor
 
 SQH = math.sqrt(0.5)
 
+Wf = list  # list[Tensor]
+
 
 # ------------------------------------------------------------------------------------------------
 # small helpers
 # ------------------------------------------------------------------------------------------------
-def mdot(a: Tensor, b: Tensor) -> Tensor:
-    """Minkowski product of the trailing 4-vectors, metric (+,−,−,−)."""
-    return a[..., 0] * b[..., 0] - a[..., 1] * b[..., 1] - a[..., 2] * b[..., 2] - a[..., 3] * b[..., 3]
+def mdot(a: Wf, b: Wf) -> Tensor:
+    """Minkowski product a·b of two 4-component lists, metric (+,−,−,−)."""
+    t = a[0] * b[0]
+    t.addcmul_(a[1], b[1], value=-1)
+    t.addcmul_(a[2], b[2], value=-1)
+    t.addcmul_(a[3], b[3], value=-1)
+    return t
 
 
-def _stack(*xs: Tensor) -> Tensor:
-    xs = torch.broadcast_tensors(*xs)
-    return torch.stack(xs, dim=-1)
+def mdot_into(out: Tensor, a: Wf, b: Wf) -> None:
+    torch.mul(a[0], b[0], out=out)
+    out.addcmul_(a[1], b[1], value=-1)
+    out.addcmul_(a[2], b[2], value=-1)
+    out.addcmul_(a[3], b[3], value=-1)
 
 
-def _sigma_blocks(v: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """Entries of A = σ^μ v_μ = v⁰ − σ⃗·v⃗ and B = σ̄^μ v_μ = v⁰ + σ⃗·v⃗ (row-major 2×2)."""
-    v0, v1, v2, v3 = v[..., 0], v[..., 1], v[..., 2], v[..., 3]
-    v12p = v1 + 1j * v2
-    v12m = v1 - 1j * v2
-    a00, a01, a10, a11 = v0 - v3, -v12m, -v12p, v0 + v3
-    b00, b01, b10, b11 = v0 + v3, v12m, v12p, v0 - v3
-    return a00, a01, a10, a11, b00, b01, b10, b11
+def sdot_into(out: Tensor, a: Wf, b: Wf) -> None:
+    """Σ_i a_i b_i (row spinor times column spinor, or scalar × scalar) written into ``out``."""
+    torch.mul(a[0], b[0], out=out)
+    for x, y in zip(a[1:], b[1:]):
+        out.addcmul_(x, y)
+
+
+def _numel(x: Tensor) -> int:
+    return x.numel()
+
+
+def _mul_s(s, c):
+    """Combine a scale ``s`` (None, number or tensor) with a number ``c``."""
+    if s is None:
+        return c
+    return s * c
 
 
 # ------------------------------------------------------------------------------------------------
-# external wavefunctions (HELAS ixxxxx, oxxxxx, vxxxxx); p is [..., 4] real, result [..., 4] complex
+# external wavefunctions (HELAS ixxxxx, oxxxxx, vxxxxx); p0..p3 are real [B] tensors
 # ------------------------------------------------------------------------------------------------
 def _safe_div(num: Tensor, den: Tensor) -> Tensor:
     return num / torch.where(den == 0, torch.ones_like(den), den)
 
 
-def spinor_in(p: Tensor, mass: float, nhel: int, nsf: int) -> Tensor:
+def _massive_chi(p0, p1, p2, p3, mass, nh, conj):
+    pp = torch.minimum(p0, torch.sqrt(p1 * p1 + p2 * p2 + p3 * p3))
+    om0 = torch.sqrt(p0 + pp)
+    om1 = mass / om0
+    pp3 = torch.clamp(pp + p3, min=0.0)
+    chi0 = torch.sqrt(_safe_div(pp3 * 0.5, pp)) + 0j
+    den = torch.sqrt(2.0 * pp * pp3)
+    sgn = -1.0 if conj else 1.0
+    chi1 = torch.where(pp3 == 0, torch.full_like(p0, float(-nh)) + 0j,
+                       _safe_div(torch.complex(nh * p1, sgn * p2), den + 0j))
+    return pp, (om0, om1), (chi0, chi1)
+
+
+def spinor_in(p: Wf, mass: float, nhel: int, nsf: int) -> Wf:
     """ψ-type spinor: u(p, λ) for an incoming fermion (nsf=+1), v(p, λ) for an outgoing antifermion (nsf=−1).
 
     ``nhel`` = ±1 is twice the helicity.  Massless momenta along ±z (and momenta with E + p_z = 0)
     are handled without division by zero, as in HELAS.
     """
-    p0, p1, p2, p3 = p[..., 0], p[..., 1], p[..., 2], p[..., 3]
+    p0, p1, p2, p3 = p
     nh = nhel * nsf
     if mass != 0.0:
-        pp = torch.minimum(p0, torch.sqrt(p1 * p1 + p2 * p2 + p3 * p3))
+        pp, omega, chi = _massive_chi(p0, p1, p2, p3, mass, nh, conj=False)
         sf = ((1 + nsf + (1 - nsf) * nh) * 0.5, (1 + nsf - (1 - nsf) * nh) * 0.5)
-        om0 = torch.sqrt(p0 + pp)
-        om1 = mass / om0
-        omega = (om0, om1)
         ip, im = (1 + nh) // 2, (1 - nh) // 2
-        sfo0, sfo1 = sf[0] * omega[ip], sf[1] * omega[im]
-        pp3 = torch.clamp(pp + p3, min=0.0)
-        chi0 = torch.sqrt(_safe_div(pp3 * 0.5, pp)).to(torch.complex128)
-        den = torch.sqrt(2.0 * pp * pp3)
-        chi1 = torch.where(pp3 == 0, torch.full_like(p0, float(-nh)) + 0j, _safe_div(nh * p1 + 1j * p2, den + 0j))
-        chi = (chi0, chi1)
-        res = _stack(sfo0 * chi[im], sfo0 * chi[ip], sfo1 * chi[im], sfo1 * chi[ip])
-        # particle at rest: HELAS special case
+        s0, s1 = sf[0] * omega[ip], sf[1] * omega[im]
+        comps = [s0 * chi[im], s0 * chi[ip], s1 * chi[im], s1 * chi[ip]]
         sqm = math.sqrt(abs(mass))
-        rest = torch.tensor([ip * sqm, im * nsf * sqm, ip * nsf * sqm, im * sqm], dtype=torch.complex128,
-                            device=p.device)
-        return torch.where((pp == 0)[..., None], rest, res)
+        rest = [ip * sqm, im * nsf * sqm, ip * nsf * sqm, im * sqm]
+        at_rest = pp == 0
+        return [torch.where(at_rest, torch.full_like(c, r), c) for c, r in zip(comps, rest)]
     on_minus_z = (p1 == 0) & (p2 == 0) & (p3 < 0)
-    sqp0p3 = torch.where(on_minus_z, torch.zeros_like(p0), torch.sqrt(torch.clamp(p0 + p3, min=0.0)) * nsf)
-    chi0 = sqp0p3 + 0j
-    chi1 = torch.where(sqp0p3 == 0, (-nhel * torch.sqrt(torch.clamp(2.0 * p0, min=0.0))) + 0j,
-                       _safe_div(nh * p1 + 1j * p2, sqp0p3 + 0j))
+    sq = torch.where(on_minus_z, torch.zeros_like(p0), torch.sqrt(torch.clamp(p0 + p3, min=0.0)) * nsf)
+    chi0 = sq + 0j
+    chi1 = torch.where(sq == 0, (-nhel * torch.sqrt(torch.clamp(2.0 * p0, min=0.0))) + 0j,
+                       _safe_div(torch.complex(nh * p1, p2), sq + 0j))
     zero = torch.zeros_like(chi0)
-    if nh == 1:
-        return _stack(zero, zero, chi0, chi1)
-    return _stack(chi1, chi0, zero, zero)
+    return [zero, zero, chi0, chi1] if nh == 1 else [chi1, chi0, zero, zero]
 
 
-def spinor_out(p: Tensor, mass: float, nhel: int, nsf: int) -> Tensor:
+def spinor_out(p: Wf, mass: float, nhel: int, nsf: int) -> Wf:
     """ψ̄-type spinor: ū(p, λ) for an outgoing fermion (nsf=+1), v̄(p, λ) for an incoming antifermion (nsf=−1)."""
-    p0, p1, p2, p3 = p[..., 0], p[..., 1], p[..., 2], p[..., 3]
+    p0, p1, p2, p3 = p
     nh = nhel * nsf
     if mass != 0.0:
-        pp = torch.minimum(p0, torch.sqrt(p1 * p1 + p2 * p2 + p3 * p3))
+        pp, omega, chi = _massive_chi(p0, p1, p2, p3, mass, nh, conj=True)
         sf = ((1 + nsf + (1 - nsf) * nh) * 0.5, (1 + nsf - (1 - nsf) * nh) * 0.5)
-        om0 = torch.sqrt(p0 + pp)
-        om1 = mass / om0
-        omega = (om0, om1)
         ip, im = (1 + nh) // 2, (1 - nh) // 2
-        sfo0, sfo1 = sf[0] * omega[ip], sf[1] * omega[im]
-        pp3 = torch.clamp(pp + p3, min=0.0)
-        chi0 = torch.sqrt(_safe_div(pp3 * 0.5, pp)).to(torch.complex128)
-        den = torch.sqrt(2.0 * pp * pp3)
-        chi1 = torch.where(pp3 == 0, torch.full_like(p0, float(-nh)) + 0j, _safe_div(nh * p1 - 1j * p2, den + 0j))
-        chi = (chi0, chi1)
-        res = _stack(sfo1 * chi[im], sfo1 * chi[ip], sfo0 * chi[im], sfo0 * chi[ip])
+        s0, s1 = sf[0] * omega[ip], sf[1] * omega[im]
+        comps = [s1 * chi[im], s1 * chi[ip], s0 * chi[im], s0 * chi[ip]]
         sqm = math.sqrt(abs(mass))
         jp = -((1 - nh) // 2) * nhel
         jm = ((1 + nh) // 2) * nhel
-        rest = torch.tensor([jm * sqm, jp * nsf * sqm, jm * nsf * sqm, jp * sqm], dtype=torch.complex128,
-                            device=p.device)
-        return torch.where((pp == 0)[..., None], rest, res)
+        rest = [jm * sqm, jp * nsf * sqm, jm * nsf * sqm, jp * sqm]
+        at_rest = pp == 0
+        return [torch.where(at_rest, torch.full_like(c, r), c) for c, r in zip(comps, rest)]
     on_minus_z = (p1 == 0) & (p2 == 0) & (p3 < 0)
-    sqp0p3 = torch.where(on_minus_z, torch.zeros_like(p0), torch.sqrt(torch.clamp(p0 + p3, min=0.0)) * nsf)
-    chi0 = sqp0p3 + 0j
-    chi1 = torch.where(sqp0p3 == 0, (-nhel * torch.sqrt(torch.clamp(2.0 * p0, min=0.0))) + 0j,
-                       _safe_div(nh * p1 - 1j * p2, sqp0p3 + 0j))
+    sq = torch.where(on_minus_z, torch.zeros_like(p0), torch.sqrt(torch.clamp(p0 + p3, min=0.0)) * nsf)
+    chi0 = sq + 0j
+    chi1 = torch.where(sq == 0, (-nhel * torch.sqrt(torch.clamp(2.0 * p0, min=0.0))) + 0j,
+                       _safe_div(torch.complex(nh * p1, -p2), sq + 0j))
     zero = torch.zeros_like(chi0)
-    if nh == 1:
-        return _stack(chi0, chi1, zero, zero)
-    return _stack(zero, zero, chi1, chi0)
+    return [chi0, chi1, zero, zero] if nh == 1 else [zero, zero, chi1, chi0]
 
 
-def polarization(p: Tensor, mass: float, nhel: int, nsv: int) -> Tensor:
+def polarization(p: Wf, mass: float, nhel: int, nsv: int) -> Wf:
     """Vector polarisation ε^μ(p, λ) for an incoming boson (nsv=−1) or ε^μ* for an outgoing one (nsv=+1).
 
     ``nhel`` ∈ {−1, 0, +1} (0 only for massive bosons).  HELAS vxxxxx conventions.
     """
-    p0, p1, p2, p3 = p[..., 0], p[..., 1], p[..., 2], p[..., 3]
+    p0, p1, p2, p3 = p
     hel = float(nhel)
     zero = torch.zeros_like(p0)
     sign_z = torch.where(p3 < 0, -torch.ones_like(p0), torch.ones_like(p0))
@@ -154,187 +164,289 @@ def polarization(p: Tensor, mass: float, nhel: int, nsv: int) -> Tensor:
         v0 = (hel0 * pp / mass) + 0j
         v3 = (hel0 * p3 * emp + hel * _safe_div(pt, pp) * SQH) + 0j
         pzpt = _safe_div(p3, pp * pt) * SQH * hel
-        v1 = hel0 * p1 * emp - p1 * pzpt - 1j * nsvahl * _safe_div(p2, pt) * SQH
-        v2 = hel0 * p2 * emp - p2 * pzpt + 1j * nsvahl * _safe_div(p1, pt) * SQH
-        v1 = torch.where(pt != 0, v1, (-hel * SQH) + 0j * zero)
-        v2 = torch.where(pt != 0, v2, 1j * nsvahl * sign_z * SQH)
-        res = _stack(v0, v1, v2, v3)
-        rest = _stack(zero + 0j, (-hel * SQH) + 0j * zero, (1j * nsvahl * SQH) + 0 * zero, (hel0 + 0j) + 0 * zero)
-        return torch.where((pp == 0)[..., None], rest, res)
+        v1 = torch.complex(hel0 * p1 * emp - p1 * pzpt, -nsvahl * _safe_div(p2, pt) * SQH)
+        v2 = torch.complex(hel0 * p2 * emp - p2 * pzpt, nsvahl * _safe_div(p1, pt) * SQH)
+        v1 = torch.where(pt != 0, v1, torch.complex(-hel * SQH + zero, zero))
+        v2 = torch.where(pt != 0, v2, torch.complex(zero, nsvahl * sign_z * SQH))
+        at_rest = pp == 0
+        rest = [0.0, -hel * SQH, 1j * nsvahl * SQH, hel0]
+        return [torch.where(at_rest, torch.full_like(c, r), c) for c, r in zip((v0, v1, v2, v3), rest)]
     pt = torch.sqrt(p1 * p1 + p2 * p2)
     v3 = (hel * _safe_div(pt, p0) * SQH) + 0j
     pzpt = _safe_div(p3, p0 * pt) * SQH * hel
-    v1 = -p1 * pzpt - 1j * nsv * _safe_div(p2, pt) * SQH
-    v2 = -p2 * pzpt + 1j * nsv * _safe_div(p1, pt) * SQH
-    v1 = torch.where(pt != 0, v1, (-hel * SQH) + 0j * zero)
-    v2 = torch.where(pt != 0, v2, 1j * nsv * sign_z * SQH)
-    return _stack(zero + 0j, v1, v2, v3)
+    v1 = torch.complex(-p1 * pzpt, -nsv * _safe_div(p2, pt) * SQH)
+    v2 = torch.complex(-p2 * pzpt, nsv * _safe_div(p1, pt) * SQH)
+    v1 = torch.where(pt != 0, v1, torch.complex(-hel * SQH + zero, zero))
+    v2 = torch.where(pt != 0, v2, torch.complex(zero, nsv * sign_z * SQH))
+    return [zero + 0j, v1, v2, v3]
 
 
-def scalar_wf(p: Tensor) -> Tensor:
+def scalar_wf(p: Wf) -> Wf:
     """External scalar wavefunction (1)."""
-    return torch.ones(p.shape[:-1] + (1,), dtype=torch.complex128, device=p.device)
+    return [torch.ones_like(p[0]) + 0j]
 
 
 # ------------------------------------------------------------------------------------------------
 # propagators
 # ------------------------------------------------------------------------------------------------
-def denominator(p: Tensor, mass: float, width: float) -> Tensor:
-    """p² − M² + i MΓ (complex)."""
-    return mdot(p, p) - mass * mass + 1j * (mass * width)
+def denominator(p: Wf, mass: float, width: float) -> Tensor:
+    """p² − M² + i MΓ (complex [B])."""
+    p2 = mdot(p, p)
+    return torch.complex(p2 - mass * mass, torch.full_like(p2, mass * width))
 
 
-def propagate(kind: str, cur: Tensor, p: Tensor, mass: float, width: float) -> Tensor:
-    """Attach the propagator of the open line to an amputated current.
+def fermion_propagator(kind: str, cur: Wf, p: Wf, mass: float, width: float) -> Wf:
+    """i(p̸ + m)/(p² − m² + i mΓ) applied to a column (``'psi'``: (p̸+m)χ) or row (``'psibar'``: χ̄(p̸+m)) spinor.
 
-    ``kind``: ``'psi'`` (column spinor, ``p`` = momentum along the fermion flow into the vertex the
-    current feeds), ``'psibar'`` (row spinor, ``p`` along the fermion flow out of that vertex),
-    ``'V'`` (vector, either sign of ``p``), ``'S'`` (scalar).
+    ``p`` is the momentum along the fermion-number flow.
     """
-    den = denominator(p, mass, width)
-    if kind == "V":
-        if mass != 0.0:
-            pj = mdot(p, cur)
-            num = cur - p * (pj / (mass * mass))[..., None]
-        else:
-            num = cur
-        return num * (-1j / den)[..., None]
-    if kind == "S":
-        return cur * (1j / den)[..., None]
-    a00, a01, a10, a11, b00, b01, b10, b11 = _sigma_blocks(p)
-    c0, c1, c2, c3 = cur[..., 0], cur[..., 1], cur[..., 2], cur[..., 3]
-    m = mass
-    if kind == "psi":  # (p̸ + m) χ
-        out = _stack(m * c0 + a00 * c2 + a01 * c3, m * c1 + a10 * c2 + a11 * c3,
-                     b00 * c0 + b01 * c1 + m * c2, b10 * c0 + b11 * c1 + m * c3)
-    elif kind == "psibar":  # χ̄ (p̸ + m)
-        out = _stack(m * c0 + c2 * b00 + c3 * b10, m * c1 + c2 * b01 + c3 * b11,
-                     c0 * a00 + c1 * a10 + m * c2, c0 * a01 + c1 * a11 + m * c3)
+    f = 1j / denominator(p, mass, width)
+    p0, p1, p2, p3 = p
+    pm = (p0 - p3) * f
+    pp = (p0 + p3) * f
+    pt = torch.complex(p1, p2) * f
+    ptc = torch.complex(p1, -p2) * f
+    c0, c1, c2, c3 = cur
+    if kind == "psi":
+        # (p̸+m) = [[m, A], [B, m]], A = [[pm, −ptc], [−pt, pp]], B = [[pp, ptc], [pt, pm]]
+        o0 = c2 * pm
+        o0.addcmul_(c3, ptc, value=-1)
+        o1 = c3 * pp
+        o1.addcmul_(c2, pt, value=-1)
+        o2 = c0 * pp
+        o2.addcmul_(c1, ptc)
+        o3 = c0 * pt
+        o3.addcmul_(c1, pm)
+    elif kind == "psibar":
+        o0 = c2 * pp
+        o0.addcmul_(c3, pt)
+        o1 = c2 * ptc
+        o1.addcmul_(c3, pm)
+        o2 = c0 * pm
+        o2.addcmul_(c1, pt, value=-1)
+        o3 = c1 * pp
+        o3.addcmul_(c0, ptc, value=-1)
     else:
-        raise ValueError(f"unknown propagator kind {kind!r}")
-    return out * (1j / den)[..., None]
+        raise ValueError(kind)
+    if mass != 0.0:
+        mf = mass * f
+        o0.addcmul_(c0, mf)
+        o1.addcmul_(c1, mf)
+        o2.addcmul_(c2, mf)
+        o3.addcmul_(c3, mf)
+    return [o0, o1, o2, o3]
+
+
+def vector_scale(p: Wf, mass: float, width: float) -> Tensor:
+    """−i/(p² − M² + i MΓ): the scalar part of a vector propagator."""
+    return -1j / denominator(p, mass, width)
+
+
+def scalar_scale(p: Wf, mass: float, width: float) -> Tensor:
+    return 1j / denominator(p, mass, width)
+
+
+def massive_vector_numerator(cur: Wf, p: Wf, mass: float) -> Wf:
+    """J^μ − p^μ (p·J)/M² (the unitary-gauge numerator; the scalar factor is applied beforehand)."""
+    pj = mdot(p, cur) * (1.0 / (mass * mass))
+    return [torch.addcmul(c, pj, pc, value=-1) for c, pc in zip(cur, p)]
 
 
 # ------------------------------------------------------------------------------------------------
-# vertices.  Slot conventions: FFV/FFS (ψ̄, ψ, boson); VVV (V1, V2, V3); VVVV (V1..V4);
-# VVS (V1, V2, S); VVSS (V1, V2, S1, S2); SSS, SSSS.  ``open`` is the slot left uncontracted;
-# wfs[open] is ignored.  Returned: the amputated current of the open slot (same layout as a
-# wavefunction of that slot) or, with open=None, the amplitude [...] (complex).
+# vertices: amputated currents.  Slot conventions: FFV/FFS (ψ̄, ψ, boson); VVV (V1, V2, V3);
+# VVVV (V1..V4); VVS (V1, V2, S); VVSS (V1, V2, S1, S2); SSS, SSSS.  ``wfs[open]`` is ignored.
 # ------------------------------------------------------------------------------------------------
-def ffv(wfs: list, open: int | None, cl: complex, cr: complex) -> Tensor:
-    """ψ̄ γ^μ (cL P_L + cR P_R) ψ V_μ."""
+def ffv(wfs: list, open: int, cl: complex, cr: complex, s=None) -> Wf:
+    """Amputated current of ψ̄ γ^μ (cL P_L + cR P_R) ψ V_μ for the open slot."""
     fb, f, v = wfs
-    if open == 2 or open is None:
-        a0, a1, b0, b1 = fb[..., 0], fb[..., 1], f[..., 2], f[..., 3]  # ψ̄_up, ψ_R
-        c0, c1, d0, d1 = fb[..., 2], fb[..., 3], f[..., 0], f[..., 1]  # ψ̄_lo, ψ_L
-        x00, x01, x10, x11 = a0 * b0, a0 * b1, a1 * b0, a1 * b1
-        y00, y01, y10, y11 = c0 * d0, c0 * d1, c1 * d0, c1 * d1
-        j0 = cr * (x00 + x11) + cl * (y00 + y11)
-        j1 = cr * (x01 + x10) - cl * (y01 + y10)
-        j2 = cr * (-1j * x01 + 1j * x10) - cl * (-1j * y01 + 1j * y10)
-        j3 = cr * (x00 - x11) - cl * (y00 - y11)
-        if open is None:
-            return j0 * v[..., 0] - j1 * v[..., 1] - j2 * v[..., 2] - j3 * v[..., 3]
-        return _stack(j0, j1, j2, j3)
-    a00, a01, a10, a11, b00, b01, b10, b11 = _sigma_blocks(v)
+    if open == 2:
+        g0, g1, g2, g3 = fb
+        f0, f1, f2, f3 = f
+        # put coefficients on the smaller spinor
+        on_bar = _numel(g0) <= _numel(f0)
+        kr, kl = _mul_s(s, cr), _mul_s(s, cl)
+        if on_bar:
+            if cr != 0:
+                g0, g1 = g0 * kr, g1 * kr
+            if cl != 0:
+                g2, g3 = g2 * kl, g3 * kl
+        else:
+            if cr != 0:
+                f2, f3 = f2 * kr, f3 * kr
+            if cl != 0:
+                f0, f1 = f0 * kl, f1 * kl
+        if cr != 0 and cl != 0:
+            P = g0 * f2
+            P.addcmul_(g3, f1)
+            Q = g1 * f3
+            Q.addcmul_(g2, f0)
+            R = g0 * f3
+            R.addcmul_(g2, f1, value=-1)
+            S = g1 * f2
+            S.addcmul_(g3, f0, value=-1)
+        elif cr != 0:
+            P, Q, R, S = g0 * f2, g1 * f3, g0 * f3, g1 * f2
+        else:
+            P, Q, R, S = g3 * f1, g2 * f0, -(g2 * f1), -(g3 * f0)
+        return [P + Q, R + S, (S - R) * 1j, P - Q]
+    v0, v1, v2, v3 = v
+    vp, vm = v0 + v3, v0 - v3
+    vt = torch.add(v1, v2, alpha=1j)    # v1 + i v2
+    vtc = torch.add(v1, v2, alpha=-1j)  # v1 − i v2
+    kr, kl = _mul_s(s, cr), _mul_s(s, cl)
     if open == 0:  # column Γ·V ψ: upper = cR A ψ_R, lower = cL B ψ_L
-        f0, f1, f2, f3 = f[..., 0], f[..., 1], f[..., 2], f[..., 3]
-        return _stack(cr * (a00 * f2 + a01 * f3), cr * (a10 * f2 + a11 * f3),
-                      cl * (b00 * f0 + b01 * f1), cl * (b10 * f0 + b11 * f1))
+        f0, f1, f2, f3 = f
+        out = []
+        if cr != 0:
+            a, b = (f2 * kr, f3 * kr)
+            u0 = vm * a
+            u0.addcmul_(vtc, b, value=-1)
+            u1 = vp * b
+            u1.addcmul_(vt, a, value=-1)
+        if cl != 0:
+            a, b = (f0 * kl, f1 * kl)
+            l0 = vp * a
+            l0.addcmul_(vtc, b)
+            l1 = vt * a
+            l1.addcmul_(vm, b)
+        if cr == 0:
+            u0 = torch.zeros_like(l0)
+            u1 = u0
+        if cl == 0:
+            l0 = torch.zeros_like(u0)
+            l1 = l0
+        return [u0, u1, l0, l1]
     if open == 1:  # row ψ̄ Γ·V: upper = cL ψ̄_lo B, lower = cR ψ̄_up A
-        g0, g1, g2, g3 = fb[..., 0], fb[..., 1], fb[..., 2], fb[..., 3]
-        return _stack(cl * (g2 * b00 + g3 * b10), cl * (g2 * b01 + g3 * b11),
-                      cr * (g0 * a00 + g1 * a10), cr * (g0 * a01 + g1 * a11))
+        g0, g1, g2, g3 = fb
+        if cl != 0:
+            a, b = g2 * kl, g3 * kl
+            u0 = vp * a
+            u0.addcmul_(vt, b)
+            u1 = vtc * a
+            u1.addcmul_(vm, b)
+        if cr != 0:
+            a, b = g0 * kr, g1 * kr
+            l0 = vm * a
+            l0.addcmul_(vt, b, value=-1)
+            l1 = vp * b
+            l1.addcmul_(vtc, a, value=-1)
+        if cl == 0:
+            u0 = torch.zeros_like(l0)
+            u1 = u0
+        if cr == 0:
+            l0 = torch.zeros_like(u0)
+            l1 = l0
+        return [u0, u1, l0, l1]
     raise ValueError("bad open slot for FFV")
 
 
-def ffs(wfs: list, open: int | None, cl: complex, cr: complex) -> Tensor:
-    """ψ̄ (cL P_L + cR P_R) ψ S."""
-    fb, f, s = wfs
-    if open == 2 or open is None:
-        val = cl * (fb[..., 0] * f[..., 0] + fb[..., 1] * f[..., 1]) + cr * (fb[..., 2] * f[..., 2] + fb[..., 3] * f[..., 3])
-        if open is None:
-            return val * s[..., 0]
-        return val[..., None]
-    sc = s[..., 0]
-    if open == 0:
-        return _stack(cl * sc * f[..., 0], cl * sc * f[..., 1], cr * sc * f[..., 2], cr * sc * f[..., 3])
-    if open == 1:
-        return _stack(cl * sc * fb[..., 0], cl * sc * fb[..., 1], cr * sc * fb[..., 2], cr * sc * fb[..., 3])
-    raise ValueError("bad open slot for FFS")
+def ffs(wfs: list, open: int, cl: complex, cr: complex, s=None) -> Wf:
+    """Amputated current of ψ̄ (cL P_L + cR P_R) ψ S."""
+    fb, f, sc = wfs
+    kl, kr = _mul_s(s, cl), _mul_s(s, cr)
+    if open == 2:
+        if _numel(fb[0]) <= _numel(f[0]):
+            g = [fb[0] * kl, fb[1] * kl, fb[2] * kr, fb[3] * kr]
+            h = f
+        else:
+            g = fb
+            h = [f[0] * kl, f[1] * kl, f[2] * kr, f[3] * kr]
+        t = g[0] * h[0]
+        for x, y in zip(g[1:], h[1:]):
+            t.addcmul_(x, y)
+        return [t]
+    x = sc[0]
+    w = f if open == 0 else fb
+    xl, xr = x * kl, x * kr
+    return [w[0] * xl, w[1] * xl, w[2] * xr, w[3] * xr]
 
 
-def _vvv_open_first(v2: Tensor, v3: Tensor, p1: Tensor, p2: Tensor, p3: Tensor) -> Tensor:
-    """∂/∂V1 of L = (V1·V2)(V3·(P1−P2)) + (V1·V3)(V2·(P3−P1)) + (V2·V3)(V1·(P2−P3))."""
-    c2 = mdot(v3, p1 - p2)
-    c3 = mdot(v2, p3 - p1)
-    c23 = mdot(v2, v3)
-    return v2 * c2[..., None] + v3 * c3[..., None] + (p2 - p3) * c23[..., None]
+def vvv(wfs: list, moms: list, open: int, c: complex, s=None) -> Wf:
+    """Amputated current of c × VVV1 (UFO): the Yang–Mills triple-vector structure, momenta outgoing.
 
-
-def vvv(wfs: list, moms: list, open: int | None, c: complex) -> Tensor:
-    """c × VVV1 (UFO): the Yang–Mills triple-vector Lorentz structure, momenta outgoing."""
-    if open is None:
-        cur = _vvv_open_first(wfs[1], wfs[2], moms[0], moms[1], moms[2])
-        return c * mdot(cur, wfs[0])
+    ∂/∂V1 of (V1·V2)(V3·(P1−P2)) + (V1·V3)(V2·(P3−P1)) + (V2·V3)(V1·(P2−P3)); the structure is
+    cyclic, so slot k uses the same formula with the slots rotated.
+    """
     k = open
-    i, j = (k + 1) % 3, (k + 2) % 3  # cyclic symmetry of VVV1
-    return c * _vvv_open_first(wfs[i], wfs[j], moms[k], moms[i], moms[j])
+    i, j = (k + 1) % 3, (k + 2) % 3
+    v2, v3 = wfs[i], wfs[j]
+    p1, p2, p3 = moms[k], moms[i], moms[j]
+    kk = _mul_s(s, c)
+    if _numel(v2[0]) <= _numel(v3[0]):
+        v2 = [x * kk for x in v2]
+    else:
+        v3 = [x * kk for x in v3]
+    q = [a - b for a, b in zip(p1, p2)]
+    r = [a - b for a, b in zip(p3, p1)]
+    dp = [a - b for a, b in zip(p2, p3)]
+    c2 = mdot(v3, q)
+    c3 = mdot(v2, r)
+    c23 = mdot(v2, v3)
+    out = []
+    for mu in range(4):
+        o = c23 * dp[mu]
+        o.addcmul_(v2[mu], c2)
+        o.addcmul_(v3[mu], c3)
+        out.append(o)
+    return out
 
 
 _VVVV_PAIRS = (((0, 3), (1, 2)), ((0, 2), (1, 3)), ((0, 1), (2, 3)))
 
 
-def vvvv(wfs: list, open: int | None, c: complex, coefs: tuple[float, float, float]) -> Tensor:
-    """c × [a (V1·V4)(V2·V3) + b (V1·V3)(V2·V4) + d (V1·V2)(V3·V4)] with coefs = (a, b, d)."""
-    if open is None:
-        out = None
-        for coef, (p, q) in zip(coefs, _VVVV_PAIRS):
-            if coef:
-                t = coef * mdot(wfs[p[0]], wfs[p[1]]) * mdot(wfs[q[0]], wfs[q[1]])
-                out = t if out is None else out + t
-        return c * out
+def vvvv(wfs: list, open: int, c: complex, coefs: tuple, s=None) -> Wf:
+    """Amputated current of c × [a (V1·V4)(V2·V3) + b (V1·V3)(V2·V4) + d (V1·V2)(V3·V4)]."""
     out = None
+    kk = _mul_s(s, c)
     for coef, pair in zip(coefs, _VVVV_PAIRS):
         if not coef:
             continue
-        for (a, b), other in ((pair[0], pair[1]), (pair[1], pair[0])):
-            if open in (a, b):
-                partner = b if open == a else a
-                t = wfs[partner] * (coef * mdot(wfs[other[0]], wfs[other[1]]))[..., None]
-                out = t if out is None else out + t
-    return c * out
+        for mine, other in ((pair[0], pair[1]), (pair[1], pair[0])):
+            if open not in mine:
+                continue
+            partner = mine[1] if open == mine[0] else mine[0]
+            d = mdot(wfs[other[0]], wfs[other[1]]) * (coef * kk)
+            w = wfs[partner]
+            if out is None:
+                out = [w[m] * d for m in range(4)]
+            else:
+                shape = torch.broadcast_shapes(out[0].shape, w[0].shape, d.shape)
+                for m in range(4):
+                    if out[m].shape != shape:
+                        out[m] = out[m] + w[m] * d
+                    else:
+                        out[m].addcmul_(w[m], d)
+    return out
 
 
-def vvs(wfs: list, open: int | None, c: complex) -> Tensor:
-    """c (V1·V2) S."""
-    v1, v2, s = wfs
-    if open is None:
-        return c * mdot(v1, v2) * s[..., 0]
+def vvs(wfs: list, open: int, c: complex, s=None) -> Wf:
+    """Amputated current of c (V1·V2) S."""
+    v1, v2, sc = wfs
+    kk = _mul_s(s, c)
     if open == 2:
-        return (c * mdot(v1, v2))[..., None]
+        return [mdot(v1, v2) * kk]
     other = v2 if open == 0 else v1
-    return other * (c * s[..., 0])[..., None]
+    x = sc[0] * kk
+    return [w * x for w in other]
 
 
-def vvss(wfs: list, open: int | None, c: complex) -> Tensor:
-    """c (V1·V2) S1 S2."""
+def vvss(wfs: list, open: int, c: complex, s=None) -> Wf:
+    """Amputated current of c (V1·V2) S1 S2."""
     v1, v2, s1, s2 = wfs
-    if open is None:
-        return c * mdot(v1, v2) * s1[..., 0] * s2[..., 0]
+    kk = _mul_s(s, c)
     if open in (2, 3):
         other = s2 if open == 2 else s1
-        return (c * mdot(v1, v2) * other[..., 0])[..., None]
+        return [mdot(v1, v2) * (other[0] * kk)]
     other = v2 if open == 0 else v1
-    return other * (c * s1[..., 0] * s2[..., 0])[..., None]
+    x = s1[0] * s2[0] * kk
+    return [w * x for w in other]
 
 
-def sss(wfs: list, open: int | None, c: complex) -> Tensor:
-    """c S1 S2 S3 (and c S1 S2 S3 S4 for four scalars)."""
+def sss(wfs: list, open: int, c: complex, s=None) -> Wf:
+    """Amputated current of c S1 S2 S3 (and c S1 S2 S3 S4)."""
     out = None
     for k, w in enumerate(wfs):
         if k == open:
             continue
-        out = w if out is None else out * w
-    out = c * out
-    return out[..., 0] if open is None else out
+        out = w[0] if out is None else out * w[0]
+    return [out * _mul_s(s, c)]

@@ -128,26 +128,45 @@ class EngineMatrixElement(MatrixElement):
         self._node_legs = torch.tensor([[(nd.legs >> i) & 1 for i in range(n)] for nd in diagrams.nodes],
                                        dtype=torch.float64)
         self._ext_node = {nd.leg: nd.id for nd in diagrams.nodes if nd.leg is not None}
-        # node wavefunctions needed by amplitude terms stay; others are freed after their last use
-        last_use: dict[int, int] = {}
-        for k, plan in enumerate(self._plans):
-            if plan is not None:
-                for _, c in plan.children:
-                    last_use[c] = k
-        needed = {c for t in diagrams.terms for _, c in t.children}
-        self._free_after: dict[int, list[int]] = defaultdict(list)
-        for c, k in last_use.items():
-            if c not in needed and c not in self._ext_node.values():
-                self._free_after[k].append(c)
-        # elements per event of all node wavefunctions (memory estimate)
-        self._node_elems = 0
+        # evaluation schedule: nodes in dependency order, each amplitude term right after its last
+        # child, so that node wavefunctions are freed as soon as possible
+        node_size = []
         for nd in diagrams.nodes:
             size = 1
             for i in range(n):
                 if (nd.legs >> i) & 1:
                     size *= self._hshape[i]
-            self._node_elems += 4 * size
-        self._max_chunk = 4096
+            node_size.append(4 * size)
+        terms_after: dict[int, list[int]] = defaultdict(list)
+        for t, term in enumerate(diagrams.terms):
+            terms_after[max(c for _, c in term.children)].append(t)
+        schedule: list[tuple[str, int]] = []
+        for k in range(len(diagrams.nodes)):
+            if self._plans[k] is not None:
+                schedule.append(("node", k))
+            schedule.extend(("term", t) for t in terms_after.get(k, ()))
+        last_use: dict[int, int] = {}
+        for pos, (kind, idx) in enumerate(schedule):
+            kids = self._plans[idx].children if kind == "node" else diagrams.terms[idx].children
+            for _, c in kids:
+                last_use[c] = pos
+        free_at: dict[int, list[int]] = defaultdict(list)
+        for c, pos in last_use.items():
+            free_at[pos].append(c)
+        self._schedule = [(kind, idx, tuple(free_at.get(pos, ()))) for pos, (kind, idx) in enumerate(schedule)]
+        # peak live node elements per event (memory estimate for chunking)
+        live, peak = 0, 0
+        born = set()
+        for kind, idx, frees in self._schedule:
+            if kind == "node":
+                live += node_size[idx]
+                born.add(idx)
+            peak = max(peak, live)
+            for c in frees:
+                if c in born:
+                    live -= node_size[c]
+        self._node_elems = peak + sum(node_size[k] for k in self._ext_node.values())
+        self._max_chunk = 8192
         # open slot of each amplitude term: the slot whose wavefunction spans the most helicities
         self._amp_open = []
         for t in diagrams.terms:
@@ -160,6 +179,8 @@ class EngineMatrixElement(MatrixElement):
                 if size > best_size:
                     best, best_size = slot, size
             self._amp_open.append(best)
+        self._amp_dot = ["V" if particle(t.interaction.particles[s]).spin == 3 else "S"
+                         for t, s in zip(diagrams.terms, self._amp_open)]
         # --- colour -------------------------------------------------------------------------------
         self._build_colour()
         self._build_topologies()
@@ -256,8 +277,17 @@ class EngineMatrixElement(MatrixElement):
             else:
                 multi.append((d, idx, torch.from_numpy(G)))
         self._single_w = torch.from_numpy(single_w)
+        self._single_w_list = [float(x) for x in single_w]
+        self._term_diag = [t.diagram for t in ds.terms]
+        self._term_group = [0] * nt
+        for g, (_, idx) in enumerate(self._groups):
+            for i in idx:
+                self._term_group[i] = g
+        self._rank_total = sum(R.shape[0] for R in self._R)
+        self._block = int(max(1, min(nt, 128)))
         self._single_diag = torch.tensor([t.diagram for t in ds.terms], dtype=torch.long)
         self._multi = multi
+        self._multi_diags = {d for d, _, _ in multi}
         # leading-colour flows for LHE: flows with a nonzero leading-colour coefficient
         lc_cols = [j for j in range(C_lc.shape[1]) if np.any(np.abs(C_lc[:, j]) > 0)] if nf else []
         self._lc_cols = lc_cols
@@ -370,8 +400,8 @@ class EngineMatrixElement(MatrixElement):
             return L.sss(wfs, open_slot, c.coupling, s)
         raise ValueError(kind)
 
-    def _fill_amplitudes(self, p: Tensor, replace: dict | None = None) -> Tensor:
-        """Amplitude of every term into ``A [n_terms, h_0, …, h_{n−1}, B]`` (complex)."""
+    def _term_amplitudes(self, p: Tensor, out_for, replace: dict | None = None) -> None:
+        """Evaluate the schedule; each term's amplitude is written into ``out_for(t)`` ([h_0..h_{n−1}, B])."""
         n = len(self.pdgs)
         B = p.shape[0]
         pt = p.permute(1, 2, 0).contiguous()  # [n, 4, B]
@@ -383,61 +413,114 @@ class EngineMatrixElement(MatrixElement):
         for leg, nid in self._ext_node.items():
             wf[nid] = ext[leg]
         moms = [[node_p[k, mu] for mu in range(4)] for k in range(node_p.shape[0])]
-        for k, plan in enumerate(self._plans):
-            if plan is None:
-                continue
-            inter = plan.inter
-            wfs: list = [None] * inter.n_legs
-            mm: list = [None] * inter.n_legs
-            for slot, c in plan.children:
-                wfs[slot] = wf[c]
-                mm[slot] = moms[c]
-            P = moms[k]
-            mm[plan.open_slot] = [-x for x in P] if inter.lorentz == "VVV" else None
-            if plan.kind == "V":
-                s = L.vector_scale(P, plan.mass, plan.width)
-                cur = self._current(inter, plan.comp, wfs, mm, plan.open_slot, s)
-                if plan.mass != 0.0:
-                    cur = L.massive_vector_numerator(cur, P, plan.mass)
-            elif plan.kind == "S":
-                s = L.scalar_scale(P, plan.mass, plan.width)
-                cur = self._current(inter, plan.comp, wfs, mm, plan.open_slot, s)
+        terms = self._ds.terms
+        for kind, idx, frees in self._schedule:
+            if kind == "node":
+                plan = self._plans[idx]
+                inter = plan.inter
+                wfs: list = [None] * inter.n_legs
+                mm: list = [None] * inter.n_legs
+                for slot, c in plan.children:
+                    wfs[slot] = wf[c]
+                    mm[slot] = moms[c]
+                P = moms[idx]
+                if inter.lorentz == "VVV":
+                    mm[plan.open_slot] = [-x for x in P]
+                if plan.kind == "V":
+                    cur = self._current(inter, plan.comp, wfs, mm, plan.open_slot,
+                                        L.vector_scale(P, plan.mass, plan.width))
+                    if plan.mass != 0.0:
+                        cur = L.massive_vector_numerator(cur, P, plan.mass)
+                elif plan.kind == "S":
+                    cur = self._current(inter, plan.comp, wfs, mm, plan.open_slot,
+                                        L.scalar_scale(P, plan.mass, plan.width))
+                else:
+                    cur = self._current(inter, plan.comp, wfs, mm, plan.open_slot)
+                    pf = [-x for x in P] if plan.kind == "psi" else P
+                    cur = L.fermion_propagator(plan.kind, cur, pf, plan.mass, plan.width)
+                wf[idx] = cur
             else:
-                cur = self._current(inter, plan.comp, wfs, mm, plan.open_slot)
-                pf = [-x for x in P] if plan.kind == "psi" else P
-                cur = L.fermion_propagator(plan.kind, cur, pf, plan.mass, plan.width)
-            wf[k] = cur
-            for c in self._free_after.get(k, ()):
+                term = terms[idx]
+                inter = term.interaction
+                open_slot = self._amp_open[idx]
+                wfs = [None] * inter.n_legs
+                mm = [None] * inter.n_legs
+                for slot, c in term.children:
+                    wfs[slot] = wf[c]
+                    mm[slot] = moms[c]
+                cur = self._current(inter, term.component, wfs, mm, open_slot, self._phases[idx])
+                out = out_for(idx)
+                if self._amp_dot[idx] == "V":
+                    L.mdot_into(out, cur, wfs[open_slot])
+                else:
+                    L.sdot_into(out, cur, wfs[open_slot])
+            for c in frees:
                 wf.pop(c, None)
-        A = torch.empty((len(self._ds.terms),) + self._hshape + (B,), dtype=torch.complex128, device=p.device)
-        for t, (term, phase, open_slot) in enumerate(zip(self._ds.terms, self._phases, self._amp_open)):
-            inter = term.interaction
-            wfs = [None] * inter.n_legs
-            mm = [None] * inter.n_legs
-            for slot, c in term.children:
-                wfs[slot] = wf[c]
-                mm[slot] = moms[c]
-            cur = self._current(inter, term.component, wfs, mm, open_slot, phase)
-            other = wfs[open_slot]
-            if len(cur) == 4 and particle(inter.particles[open_slot]).spin == 3:
-                L.mdot_into(A[t], cur, other)
-            else:
-                L.sdot_into(A[t], cur, other)
+
+    def _fill_amplitudes(self, p: Tensor, replace: dict | None = None) -> Tensor:
+        """Amplitude of every term, ``A [n_terms, h_0, …, h_{n−1}, B]`` (complex; phases absorbed)."""
+        A = torch.empty((len(self._ds.terms),) + self._hshape + (p.shape[0],), dtype=torch.complex128,
+                        device=p.device)
+        self._term_amplitudes(p, lambda t: A[t], replace)
         return A
 
     def _chunk(self) -> int:
-        per_event = 16 * (len(self._ds.terms) * self._nhel + self._node_elems)
-        return int(max(1, min(self._max_chunk, _AMP_BYTES // per_event)))
+        per_event = 16 * (self._block * self._nhel + self._node_elems + 2 * self._nhel * self._rank_total)
+        target = max(64, 65536 // self._nhel)  # ~1 MB per full-size tensor: cache friendly
+        return int(max(1, min(self._max_chunk, target, _AMP_BYTES // per_event)))
 
-    def _real_view(self, A: Tensor, rows: slice) -> Tensor:
-        return torch.view_as_real(A[rows]).reshape(rows.stop - rows.start, -1)
+    def _evaluate_chunk(self, p: Tensor, want_amp2: bool, want_flows: bool):
+        """Stream the amplitude terms of one chunk into the colour sums.
 
-    def _pieces(self, A: Tensor) -> list[Tensor]:
-        """|M|² pieces per α_s power (normalised) from the amplitude buffer."""
-        B = A.shape[-1]
-        Z = []
-        for (lo, hi), R in zip(self._group_slices, self._R):
-            Z.append(R.to(A.device) @ self._real_view(A, slice(lo, hi)))  # [r, H·B·2]
+        Terms are buffered per coupling-order group in blocks; each full block is contracted with
+        its slice of R (Z_g += R_g[:, block] @ A_block), so memory stays bounded."""
+        B = p.shape[0]
+        dev = p.device
+        HB2 = self._nhel * B * 2
+        Z = [torch.zeros(R.shape[0], HB2, dtype=torch.float64, device=dev) for R in self._R]
+        amp2 = torch.zeros(self.n_diagrams, B, dtype=torch.float64, device=dev) if want_amp2 else None
+        JLC = (torch.zeros(self._C_lc.shape[0], HB2, dtype=torch.float64, device=dev)
+               if want_flows and self._C_lc is not None else None)
+        block = self._block
+        bufs = [torch.empty((block,) + self._hshape + (B,), dtype=torch.complex128, device=dev)
+                for _ in self._R]
+        fill = [0] * len(self._R)
+        rows: list[list[int]] = [[] for _ in self._R]
+        multi_store: dict[int, Tensor] = {}
+
+        def flush(g: int) -> None:
+            k = fill[g]
+            if not k:
+                return
+            Ar = torch.view_as_real(bufs[g][:k]).reshape(k, HB2)
+            local = torch.tensor([r - self._group_slices[g][0] for r in rows[g]], dtype=torch.long, device=dev)
+            Z[g].addmm_(self._R[g].to(dev).index_select(1, local), Ar)
+            if JLC is not None:
+                glob = torch.tensor(rows[g], dtype=torch.long, device=dev)
+                JLC.addmm_(self._C_lc.to(dev).index_select(1, glob), Ar)
+            if amp2 is not None:
+                sq = (Ar * Ar).reshape(k, self._nhel, B, 2).sum(dim=(1, 3))  # [k, B]
+                for j, t in enumerate(rows[g]):
+                    d = self._term_diag[t]
+                    if d in self._multi_diags:
+                        multi_store[t] = Ar[j].clone()
+                    else:
+                        amp2[d] += sq[j] * self._single_w_list[t]
+            fill[g] = 0
+            rows[g].clear()
+
+        def out_for(t: int) -> Tensor:
+            g = self._term_group[t]
+            if fill[g] == block:
+                flush(g)
+            j = fill[g]
+            fill[g] += 1
+            rows[g].append(t)
+            return bufs[g][j]
+
+        self._term_amplitudes(p, out_for)
+        for g in range(len(self._R)):
+            flush(g)
         out: dict[float, Tensor] = {}
         for a, b, pw in self._pairs:
             if a == b:
@@ -445,43 +528,33 @@ class EngineMatrixElement(MatrixElement):
             else:
                 val = 2.0 * (Z[a] * Z[b]).reshape(-1, self._nhel, B, 2).sum(dim=(0, 1, 3))
             out[pw] = out[pw] + val if pw in out else val
-        return [out[pw] * self._norm for pw in self._powers]
-
-    def _amp2(self, A: Tensor) -> Tensor:
-        B = A.shape[-1]
-        Ar = torch.view_as_real(A).reshape(A.shape[0], self._nhel, B, 2)
-        a2 = (Ar * Ar).sum(dim=(1, 3))  # [n_terms, B]
-        dev = A.device
-        res = torch.zeros(self.n_diagrams, B, dtype=torch.float64, device=dev)
-        res.index_add_(0, self._single_diag.to(dev), a2 * self._single_w.to(dev)[:, None])
-        for d, idx, G in self._multi:
-            Ad = Ar[idx]  # [k, H, B, 2]
-            val = torch.einsum("khbc,kl,lhbc->b", Ad, G.to(dev), Ad)
-            res[d] += val
-        return res.T * self._norm
+        pieces = torch.stack([out[pw] * self._norm for pw in self._powers], dim=0)
+        res = {"pieces": pieces}
+        if amp2 is not None:
+            for d, idx, G in self._multi:
+                X = torch.stack([multi_store[t] for t in idx], dim=0).reshape(len(idx), self._nhel, B, 2)
+                amp2[d] += torch.einsum("khbc,kl,lhbc->b", X, G.to(dev), X)
+            res["amp2"] = amp2.T * self._norm
+        if JLC is not None:
+            res["flows"] = (JLC * JLC).reshape(-1, self._nhel, B, 2).sum(dim=(1, 3)).T
+        return res
 
     def _run(self, momenta: Tensor, want_amp2: bool = False, want_flows: bool = False):
-        pieces_all, amp2_all, flows_all = [], [], []
+        parts: dict[str, list[Tensor]] = defaultdict(list)
         chunk = self._chunk()
         for start in range(0, momenta.shape[0], chunk):
-            p = momenta[start:start + chunk]
-            A = self._fill_amplitudes(p)
-            pieces_all.append(torch.stack(self._pieces(A), dim=0))
-            if want_amp2:
-                amp2_all.append(self._amp2(A))
-            if want_flows and self._C_lc is not None:
-                B = A.shape[-1]
-                J = self._C_lc.to(A.device) @ self._real_view(A, slice(0, A.shape[0]))
-                flows_all.append((J * J).reshape(-1, self._nhel, B, 2).sum(dim=(1, 3)).T)
-        out = {"pieces": torch.cat(pieces_all, dim=1) if pieces_all else
-               torch.zeros(len(self._powers), 0, dtype=torch.float64, device=momenta.device)}
+            res = self._evaluate_chunk(momenta[start:start + chunk], want_amp2, want_flows)
+            for k, v in res.items():
+                parts[k].append(v)
+        dev = momenta.device
+        out = {"pieces": torch.cat(parts["pieces"], dim=1) if parts["pieces"] else
+               torch.zeros(len(self._powers), 0, dtype=torch.float64, device=dev)}
         if want_amp2:
-            out["amp2"] = torch.cat(amp2_all, dim=0) if amp2_all else torch.zeros(0, self.n_diagrams,
-                                                                                  dtype=torch.float64)
+            out["amp2"] = (torch.cat(parts["amp2"], dim=0) if parts["amp2"] else
+                           torch.zeros(0, self.n_diagrams, dtype=torch.float64, device=dev))
         if want_flows:
-            out["flows"] = (torch.cat(flows_all, dim=0) if flows_all else
-                            torch.zeros(momenta.shape[0], len(self._flow_tags), dtype=torch.float64,
-                                        device=momenta.device))
+            out["flows"] = (torch.cat(parts["flows"], dim=0) if parts["flows"] else
+                            torch.zeros(momenta.shape[0], len(self._flow_tags), dtype=torch.float64, device=dev))
         return out
 
     def helicity_flow_amplitudes(self, momenta: Tensor, replace: dict | None = None) -> Tensor:

@@ -56,6 +56,14 @@ __all__ = ["EngineMatrixElement", "NoDiagramsError", "build_matrix_element"]
 _AMP_BYTES = 256 * 2**20
 
 
+def _sum_hel(x: Tensor, k: int, h: int, B: int) -> Tensor:
+    """Sum ``x`` laid out as [k, h, B, 2] over the helicity and real/imaginary axes → [k, B].
+
+    (Reductions over leading, contiguous axes are fast; ``h = -1`` infers it.)"""
+    y = x.reshape(k, -1, B * 2).sum(dim=1)
+    return y.reshape(k, B, 2).sum(dim=2)
+
+
 @lru_cache(maxsize=16)
 def _model(params: SMParameters) -> Model:
     return sm_model(params)
@@ -499,7 +507,7 @@ class EngineMatrixElement(MatrixElement):
                 glob = torch.tensor(rows[g], dtype=torch.long, device=dev)
                 JLC.addmm_(self._C_lc.to(dev).index_select(1, glob), Ar)
             if amp2 is not None:
-                sq = (Ar * Ar).reshape(k, self._nhel, B, 2).sum(dim=(1, 3))  # [k, B]
+                sq = _sum_hel(Ar * Ar, k, self._nhel, B)  # [k, B]
                 for j, t in enumerate(rows[g]):
                     d = self._term_diag[t]
                     if d in self._multi_diags:
@@ -524,9 +532,9 @@ class EngineMatrixElement(MatrixElement):
         out: dict[float, Tensor] = {}
         for a, b, pw in self._pairs:
             if a == b:
-                val = (Z[a] * Z[a]).reshape(-1, self._nhel, B, 2).sum(dim=(0, 1, 3))
+                val = _sum_hel(Z[a].square(), 1, -1, B)[0]
             else:
-                val = 2.0 * (Z[a] * Z[b]).reshape(-1, self._nhel, B, 2).sum(dim=(0, 1, 3))
+                val = 2.0 * _sum_hel(Z[a] * Z[b], 1, -1, B)[0]
             out[pw] = out[pw] + val if pw in out else val
         pieces = torch.stack([out[pw] * self._norm for pw in self._powers], dim=0)
         res = {"pieces": pieces}
@@ -536,7 +544,7 @@ class EngineMatrixElement(MatrixElement):
                 amp2[d] += torch.einsum("khbc,kl,lhbc->b", X, G.to(dev), X)
             res["amp2"] = amp2.T * self._norm
         if JLC is not None:
-            res["flows"] = (JLC * JLC).reshape(-1, self._nhel, B, 2).sum(dim=(1, 3)).T
+            res["flows"] = _sum_hel(JLC.square(), JLC.shape[0], self._nhel, B).T
         return res
 
     def _run(self, momenta: Tensor, want_amp2: bool = False, want_flows: bool = False):
@@ -569,6 +577,12 @@ class EngineMatrixElement(MatrixElement):
         Ar = A.reshape(A.shape[0], self._nhel, -1)  # [T, H, B] (phases absorbed)
         J = torch.einsum("tf,thb->bhf", self._C_real.to(A.device).to(A.dtype), Ar)
         return J
+
+    @property
+    def flow_links(self) -> list[dict[int, int]]:
+        """The colour flows (columns of :meth:`helicity_flow_amplitudes` and of :attr:`colour_matrix`)
+        as {leg carrying the colour slot: leg carrying the linked anticolour slot}, all legs outgoing."""
+        return [{c // 2: a // 2 for c, a in f.items()} for f in self._flows]
 
     @property
     def colour_matrix(self) -> Tensor:

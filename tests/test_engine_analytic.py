@@ -128,3 +128,45 @@ def test_epem_to_qqbar_g_against_esw():
     lhs = avg3 / avg2 * sqrt_s**2 / (16 * math.pi**2)
     rhs = PARAMS.aS / (2 * math.pi) * esw
     assert torch.allclose(lhs, rhs, rtol=1e-11, atol=0)
+
+
+def test_six_gluon_colour_ordered_amplitudes_are_parke_taylor():
+    """g g → g g g g: the colour-flow amplitudes J_σ (external gluons contracted with √2 T^a) are
+    g⁴ times the colour-ordered amplitudes, so for MHV helicities |J_σ|² = g⁸ s_ij⁴ / Π s_{k,k+1}
+    along the cyclic order of σ (Parke–Taylor), and they vanish for all-plus / one-minus."""
+    pdgs = (21,) * 6
+    p = momenta(pdgs, sqrt_s=1000.0, n=3, seed=8)
+    me = build_matrix_element(pdgs, PARAMS)
+    J = me.helicity_flow_amplitudes(p)  # [n, H, F]
+    q = p.clone()
+    q[:, :2] = -q[:, :2]
+
+    def s(i, j):
+        k = q[:, i] + q[:, j]
+        return k[:, 0] ** 2 - (k[:, 1:] ** 2).sum(-1)
+
+    hels = me.helicities
+    # outgoing helicity = nhel for final legs, −nhel for incoming legs
+    out_hel = [tuple(-h if i < 2 else h for i, h in enumerate(c)) for c in hels]
+    checked = 0
+    for hi, oh in enumerate(out_hel):
+        neg = [i for i, h in enumerate(oh) if h < 0]
+        amp2 = J[:, hi].abs() ** 2  # [n, F]
+        if len(neg) <= 1 or len(neg) >= 5:
+            assert bool((amp2 < 1e-20 * (J.abs() ** 2).max()).all())
+            continue
+        if len(neg) not in (2, 4):
+            continue
+        i, j = neg if len(neg) == 2 else [k for k in range(6) if k not in neg]
+        for f, links in enumerate(me.flow_links):
+            order = [0]
+            while len(order) < 6:
+                order.append(links[order[-1]])
+            assert links[order[-1]] == 0  # single trace
+            den = 1.0
+            for k in range(6):
+                den = den * s(order[k], order[(k + 1) % 6])
+            ref = PARAMS.gs**8 * s(i, j) ** 4 / den
+            assert torch.allclose(amp2[:, f], ref.abs(), rtol=1e-9), (oh, links)
+            checked += 1
+    assert checked == 30 * 120  # 15 MHV + 15 anti-MHV configurations × 120 orderings

@@ -24,7 +24,6 @@ matrix (computed in integers times N^{−n_g}).
 from __future__ import annotations
 
 import itertools
-from fractions import Fraction
 
 import numpy as np
 
@@ -60,7 +59,7 @@ def coeff_value(c: Coeff, leading: bool = False) -> complex:
     for (u, l), v in c.items():
         if leading and u:
             continue
-        tot += complex(v) * float(Fraction(NC) ** (l - u))
+        tot += complex(v) * float(NC) ** (l - u)
     return tot
 
 
@@ -256,8 +255,7 @@ def colour_matrix(flows: list[dict], gluon_legs: list[int]) -> np.ndarray:
     ng = len(gluon_legs)
     if nf == 0:
         return np.zeros((0, 0))
-    total = np.zeros((nf, nf), dtype=object)
-    total[:] = 0
+    total = np.zeros((nf, nf), dtype=np.int64)  # K · N^ng, exact integers
     for r in range(ng + 1):
         for subset in itertools.combinations(gluon_legs, r):
             removed = set(subset)
@@ -268,23 +266,20 @@ def colour_matrix(flows: list[dict], gluon_legs: list[int]) -> np.ndarray:
                 aidx = {a: i for i, a in enumerate(aslots)}
                 cidx = {c: i for i, c in enumerate(cslots)}
                 # perm[f][i] = index of the anticolour slot linked to colour slot i
-                perm = np.array([[aidx[fl[c]] for c in cslots] for fl, _ in reduced], dtype=np.int64)
-                inv = np.argsort(perm, axis=1)  # inverse: anticolour index -> colour index
+                perm = np.array([[aidx[fl[c]] for c in cslots] for fl, _ in reduced], dtype=np.int16)
+                inv = np.argsort(perm, axis=1).astype(np.int16)  # inverse: anticolour index -> colour index
                 m = len(cslots)
                 # pi[s, t, i] = inv_s[perm_t[i]]: cycles of σ⁻¹τ = closed index loops of ⟨σ|τ⟩
-                pi = inv[:, None, :][np.arange(nf)[:, None, None], 0, perm[None, :, :]]
+                pi = inv[np.arange(nf)[:, None, None], perm[None, :, :]]
                 cycles = _count_cycles(pi.reshape(-1, m)).reshape(nf, nf)
             else:
                 cycles = np.zeros((nf, nf), dtype=np.int64)
             loops = np.array([lp for _, lp in reduced], dtype=np.int64)
             expo = cycles + loops[:, None] + loops[None, :]
-            # (−1/N)^r N^expo, kept exact as a Python integer over N^ng: (−1)^r N^(expo + ng − r)
+            # (−1/N)^r N^expo, kept exact as an integer over N^ng: (−1)^r N^(expo + ng − r)
             sign = -1 if r % 2 else 1
-            for i in range(nf):
-                row = total[i]
-                for j in range(nf):
-                    row[j] += sign * NC ** int(expo[i, j] + ng - r)
-    return np.array([[float(Fraction(int(x), NC**ng)) for x in row] for row in total], dtype=np.float64)
+            total += sign * np.power(np.int64(NC), (expo + ng - r).astype(np.int64))
+    return total.astype(np.float64) / float(NC**ng)
 
 
 def _count_cycles(pi: np.ndarray) -> np.ndarray:
@@ -292,9 +287,10 @@ def _count_cycles(pi: np.ndarray) -> np.ndarray:
     n, m = pi.shape
     is_min = np.ones((n, m), dtype=bool)
     cur = pi.copy()
-    idx = np.arange(m)[None, :]
-    rows = np.arange(n)[:, None]
+    idx = np.arange(m, dtype=pi.dtype)[None, :]
+    offsets = np.arange(n, dtype=np.int64)[:, None] * m  # row offsets for a flat gather
+    flat_pi = pi.reshape(-1)
     for _ in range(m - 1):
         is_min &= cur >= idx
-        cur = pi[rows, cur]
+        cur = flat_pi[cur + offsets]
     return is_min.sum(axis=1)

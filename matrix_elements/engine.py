@@ -189,8 +189,13 @@ class EngineMatrixElement(MatrixElement):
             self._amp_open.append(best)
         self._amp_dot = ["V" if particle(t.interaction.particles[s]).spin == 3 else "S"
                          for t, s in zip(diagrams.terms, self._amp_open)]
-        # --- colour -------------------------------------------------------------------------------
-        self._build_colour()
+        # --- colour (small dense linear algebra: single-threaded, immune to BLAS oversubscription)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            self._build_colour()
+        finally:
+            torch.set_num_threads(threads)
         self._build_topologies()
 
     # ============================================================================================
@@ -208,52 +213,54 @@ class EngineMatrixElement(MatrixElement):
                 if key not in flow_index:
                     flow_index[key] = len(flow_index)
         nt, nf = len(ds.terms), len(flow_index)
-        C = np.zeros((nt, max(nf, 1)), dtype=np.complex128)
-        C_lc = np.zeros_like(C)
+        # C[t, σ]: coefficient of flow σ in term t.  Each term's coefficients share one phase i^k
+        # (T and δ real, f imaginary): it is absorbed into the amplitude, so C is real.
+        C_real = np.zeros((nt, max(nf, 1)), dtype=np.float64)
+        C_lc = np.zeros_like(C_real)
+        phases: list = []
+        value_cache: dict = {}
         for i, (t, flows) in enumerate(zip(ds.terms, term_flows)):
             scale = t.sign * (1.0 / math.sqrt(2.0)) ** t.qcd
+            vals = []
             for key, coeff in flows.items():
-                C[i, flow_index[key]] = scale * coeff_value(coeff)
-                C_lc[i, flow_index[key]] = scale * coeff_value(coeff, leading=True)
+                ck = tuple(sorted(coeff.items()))
+                if ck not in value_cache:
+                    value_cache[ck] = (coeff_value(coeff), coeff_value(coeff, leading=True))
+                v, vlc = value_cache[ck]
+                vals.append((flow_index[key], scale * v, scale * vlc))
+            big = max(vals, key=lambda x: abs(x[1]))[1] if vals else 1.0
+            ph = complex(round((big / abs(big)).real), round((big / abs(big)).imag)) if abs(big) else 1.0
+            if abs(abs(ph) - 1) > 1e-12:
+                raise RuntimeError(f"colour coefficients of term {i} are not of the form i^k × real")
+            for j, v, vlc in vals:
+                w, wlc = v / ph, vlc / ph
+                if abs(w.imag) > 1e-12 * abs(w) or abs(wlc.imag) > 1e-12 * max(abs(wlc), 1e-300):
+                    raise RuntimeError(f"colour coefficients of term {i} have mixed phases")
+                C_real[i, j] = w.real
+                C_lc[i, j] = wlc.real
+            phases.append(None if ph == 1 else ph)
         flows_list = [dict(k) for k in flow_index] or [{}]
         gluons = [i for i, p in enumerate(ds.out_particles) if colour(p) == 8]
         K = colour_matrix(flows_list, gluons) if nf else np.ones((1, 1))
-        if not nf:  # colourless process
-            C[:, 0] = [t.sign for t in ds.terms]
-        # each term's coefficients share one phase i^k (T: real, f: ±i): absorb it into the
-        # amplitude so that the flow coefficients, and the colour algebra, are real
-        phases = []
-        C_real = np.zeros(C.shape, dtype=np.float64)
-        C_lc_real = np.zeros(C.shape, dtype=np.float64)
-        for i in range(nt):
-            row = C[i]
-            j = int(np.argmax(np.abs(row)))
-            ph = row[j] / abs(row[j]) if abs(row[j]) > 0 else 1.0
-            ph = complex(round(ph.real), round(ph.imag))
-            if abs(abs(ph) - 1) > 1e-12:
-                raise RuntimeError(f"colour coefficients of term {i} are not of the form i^k × real")
-            C_real[i] = (row / ph).real
-            C_lc_real[i] = (C_lc[i] / ph).real
-            if np.abs((row / ph).imag).max() > 1e-12 * max(1.0, np.abs(row).max()):
-                raise RuntimeError(f"colour coefficients of term {i} have mixed phases")
-            phases.append(None if ph == 1 else ph)
+        if not nf:  # cannot happen (colour singlets have the empty flow) but keep |M|² defined
+            C_real[:, 0] = [t.sign for t in ds.terms]
         self._phases = phases
         self._flows = flows_list
         self._K = K
-        self._C = C
-        self._C_real = torch.from_numpy(C_real)
-        C_lc = C_lc_real
-        # groups of terms with equal (QCD, QED) orders
+        Ct = torch.from_numpy(C_real)
+        Kt = torch.from_numpy(K)
+        self._C_real = Ct
+        # groups of terms with equal (QCD, QED) orders (contiguous: terms are sorted)
         groups: dict[tuple[int, int], list[int]] = defaultdict(list)
         for i, t in enumerate(ds.terms):
             groups[(t.qcd, t.qed)].append(i)
         self._groups = sorted(groups.items())
-        # factor K = L Lᵀ (positive semidefinite)
-        w, U = np.linalg.eigh(K)
-        keep = w > 1e-12 * max(w.max(), 1e-300)
-        Lk = U[:, keep] * np.sqrt(w[keep])[None, :]
-        self._R = [torch.from_numpy(np.ascontiguousarray((C_real[idx] @ Lk).T)) for _, idx in self._groups]
         self._group_slices = [(idx[0], idx[-1] + 1) for _, idx in self._groups]
+        # factor K = L Lᵀ (positive semidefinite; torch's LAPACK is much faster than numpy's here)
+        w, U = torch.linalg.eigh(Kt)
+        keep = w > 1e-12 * max(float(w.max()), 1e-300)
+        Lk = U[:, keep] * w[keep].sqrt()[None, :]
+        self._R = [(Ct[lo:hi] @ Lk).T.contiguous() for lo, hi in self._group_slices]
         # squared-order pairs allowed, with their α_s powers
         sq = {k[:-2]: v for k, v in self.orders.items() if k.endswith("^2")}
         pairs = []
@@ -263,7 +270,7 @@ class EngineMatrixElement(MatrixElement):
                     continue
                 qcd, qed = oa[0] + ob[0], oa[1] + ob[1]
                 have = {"QCD": qcd, "QED": qed, "WEIGHTED": qcd + 2 * qed}
-                if all(order_ok(op, have[name], 2 * val if False else val) for name, (op, val) in sq.items()):
+                if all(order_ok(op, have[name], val) for name, (op, val) in sq.items()):
                     pairs.append((a, b, qcd / 2.0))
         if not pairs:
             raise NoDiagramsError(f"'{self.process}': no interference term satisfies the squared orders {sq}")
@@ -271,20 +278,17 @@ class EngineMatrixElement(MatrixElement):
         powers = sorted({p for _, _, p in pairs})
         self._powers = powers
         self.alpha_s_power = int(powers[-1]) if all(float(p).is_integer() for p in powers) else powers[-1]
-        # per-diagram colour Gram blocks for amplitudes2
+        # per-diagram colour Gram blocks G_d = C_d K C_dᵀ for amplitudes2
         by_diag: dict[int, list[int]] = defaultdict(list)
         for i, t in enumerate(ds.terms):
             by_diag[t.diagram].append(i)
-        self._diag_terms = by_diag
-        single_w = np.zeros(nt)
+        CK = Ct @ Kt
+        single_w = (CK * Ct).sum(dim=1)
         multi = []
         for d, idx in by_diag.items():
-            G = C_real[idx] @ K @ C_real[idx].T
-            if len(idx) == 1:
-                single_w[idx[0]] = G[0, 0].real
-            else:
-                multi.append((d, idx, torch.from_numpy(G)))
-        self._single_w = torch.from_numpy(single_w)
+            if len(idx) > 1:
+                ii = torch.tensor(idx)
+                multi.append((d, idx, CK[ii] @ Ct[ii].T))
         self._single_w_list = [float(x) for x in single_w]
         self._term_diag = [t.diagram for t in ds.terms]
         self._term_group = [0] * nt
@@ -293,11 +297,10 @@ class EngineMatrixElement(MatrixElement):
                 self._term_group[i] = g
         self._rank_total = sum(R.shape[0] for R in self._R)
         self._block = int(max(1, min(nt, 128)))
-        self._single_diag = torch.tensor([t.diagram for t in ds.terms], dtype=torch.long)
         self._multi = multi
         self._multi_diags = {d for d, _, _ in multi}
         # leading-colour flows for LHE: flows with a nonzero leading-colour coefficient
-        lc_cols = [j for j in range(C_lc.shape[1]) if np.any(np.abs(C_lc[:, j]) > 0)] if nf else []
+        lc_cols = np.nonzero(np.abs(C_lc).sum(axis=0) > 0)[0].tolist() if nf else []
         self._lc_cols = lc_cols
         self._C_lc = torch.from_numpy(np.ascontiguousarray(C_lc[:, lc_cols].T)) if lc_cols else None
         self._flow_tags = [self._lhe_tags(flows_list[j]) for j in lc_cols]

@@ -304,6 +304,7 @@ class EngineMatrixElement(MatrixElement):
         self._lc_cols = lc_cols
         self._C_lc = torch.from_numpy(np.ascontiguousarray(C_lc[:, lc_cols].T)) if lc_cols else None
         self._flow_tags = [self._lhe_tags(flows_list[j]) for j in lc_cols]
+        self._plan_blocks()
 
     def _lhe_tags(self, flow: dict) -> tuple[tuple[int, int], ...]:
         """LHE (colour, anticolour) tags per leg for one flow (incoming legs in LHE convention)."""
@@ -411,14 +412,14 @@ class EngineMatrixElement(MatrixElement):
             return L.sss(wfs, open_slot, c.coupling, s)
         raise ValueError(kind)
 
-    def _term_amplitudes(self, p: Tensor, out_for, replace: dict | None = None) -> None:
+    def _term_amplitudes(self, p: Tensor, out_for, replace: dict | None = None, after_term=None) -> None:
         """Evaluate the schedule; each term's amplitude is written into ``out_for(t)`` ([h_0..h_{n−1}, B])."""
         n = len(self.pdgs)
         B = p.shape[0]
         pt = p.permute(1, 2, 0).contiguous()  # [n, 4, B]
         q = pt.clone()
         q[: self.n_in] = -q[: self.n_in]  # outgoing momenta
-        node_p = (self._node_legs.to(p.device) @ q.reshape(n, 4 * B)).reshape(-1, 4, B)
+        node_p = (self._consts(p.device)["node_legs"] @ q.reshape(n, 4 * B)).reshape(-1, 4, B)
         ext = self._external_wavefunctions(pt, replace)
         wf: dict[int, list] = {}
         for leg, nid in self._ext_node.items():
@@ -465,6 +466,8 @@ class EngineMatrixElement(MatrixElement):
                     L.mdot_into(out, cur, wfs[open_slot])
                 else:
                     L.sdot_into(out, cur, wfs[open_slot])
+                if after_term is not None:
+                    after_term(idx)
             for c in frees:
                 wf.pop(c, None)
 
@@ -480,6 +483,48 @@ class EngineMatrixElement(MatrixElement):
         target = max(64, 65536 // self._nhel)  # ~1 MB per full-size tensor: cache friendly
         return int(max(1, min(self._max_chunk, target, _AMP_BYTES // per_event)))
 
+    def _plan_blocks(self) -> None:
+        """Terms arrive in schedule order, the same for every chunk: fix once which block of which
+        coupling-order group each term fills, and when each block is complete."""
+        order = [idx for kind, idx, _ in self._schedule if kind == "term"]
+        per_group: list[list[int]] = [[] for _ in self._R]
+        for t in order:
+            per_group[self._term_group[t]].append(t)
+        self._blocks: list[tuple[int, list[int]]] = []  # (group, terms)
+        self._slot_of: dict[int, tuple[int, int]] = {}  # term -> (buffer group, row)
+        self._flush_after: dict[int, int] = {}  # term -> block index completed by it
+        for g, terms in enumerate(per_group):
+            for lo in range(0, len(terms), self._block):
+                blk = terms[lo:lo + self._block]
+                for j, t in enumerate(blk):
+                    self._slot_of[t] = (g, j)
+                self._flush_after[blk[-1]] = len(self._blocks)
+                self._blocks.append((g, blk))
+        self._device_cache: dict = {}
+
+    def _consts(self, dev) -> dict:
+        """Per-device constant tensors (R and C_LC blocks, amplitudes² weights, ...)."""
+        key = str(dev)
+        if key in self._device_cache:
+            return self._device_cache[key]
+        blocks = []
+        for g, blk in self._blocks:
+            lo = self._group_slices[g][0]
+            local = torch.tensor([t - lo for t in blk])
+            R = self._R[g].index_select(1, local).contiguous().to(dev)
+            C_lc = (self._C_lc.index_select(1, torch.tensor(blk)).contiguous().to(dev)
+                    if self._C_lc is not None else None)
+            single = [j for j, t in enumerate(blk) if self._term_diag[t] not in self._multi_diags]
+            multi = [(j, t) for j, t in enumerate(blk) if self._term_diag[t] in self._multi_diags]
+            w = torch.tensor([self._single_w_list[t] if j in single else 0.0 for j, t in enumerate(blk)],
+                             dtype=torch.float64).to(dev)
+            d = torch.tensor([self._term_diag[t] for t in blk]).to(dev)
+            blocks.append({"R": R, "C_lc": C_lc, "w": w, "diag": d, "multi": multi})
+        consts = {"blocks": blocks, "node_legs": self._node_legs.to(dev),
+                  "multi_G": [G.to(dev) for _, _, G in self._multi]}
+        self._device_cache[key] = consts
+        return consts
+
     def _evaluate_chunk(self, p: Tensor, want_amp2: bool, want_flows: bool):
         """Stream the amplitude terms of one chunk into the colour sums.
 
@@ -487,51 +532,36 @@ class EngineMatrixElement(MatrixElement):
         its slice of R (Z_g += R_g[:, block] @ A_block), so memory stays bounded."""
         B = p.shape[0]
         dev = p.device
+        consts = self._consts(dev)
         HB2 = self._nhel * B * 2
         Z = [torch.zeros(R.shape[0], HB2, dtype=torch.float64, device=dev) for R in self._R]
         amp2 = torch.zeros(self.n_diagrams, B, dtype=torch.float64, device=dev) if want_amp2 else None
         JLC = (torch.zeros(self._C_lc.shape[0], HB2, dtype=torch.float64, device=dev)
                if want_flows and self._C_lc is not None else None)
-        block = self._block
-        bufs = [torch.empty((block,) + self._hshape + (B,), dtype=torch.complex128, device=dev)
+        bufs = [torch.empty((self._block,) + self._hshape + (B,), dtype=torch.complex128, device=dev)
                 for _ in self._R]
-        fill = [0] * len(self._R)
-        rows: list[list[int]] = [[] for _ in self._R]
         multi_store: dict[int, Tensor] = {}
 
-        def flush(g: int) -> None:
-            k = fill[g]
-            if not k:
-                return
+        def flush(bi: int) -> None:
+            g, blk = self._blocks[bi]
+            c = consts["blocks"][bi]
+            k = len(blk)
             Ar = torch.view_as_real(bufs[g][:k]).reshape(k, HB2)
-            local = torch.tensor([r - self._group_slices[g][0] for r in rows[g]], dtype=torch.long, device=dev)
-            Z[g].addmm_(self._R[g].to(dev).index_select(1, local), Ar)
+            Z[g].addmm_(c["R"], Ar)
             if JLC is not None:
-                glob = torch.tensor(rows[g], dtype=torch.long, device=dev)
-                JLC.addmm_(self._C_lc.to(dev).index_select(1, glob), Ar)
+                JLC.addmm_(c["C_lc"], Ar)
             if amp2 is not None:
-                sq = _sum_hel(Ar * Ar, k, self._nhel, B)  # [k, B]
-                for j, t in enumerate(rows[g]):
-                    d = self._term_diag[t]
-                    if d in self._multi_diags:
-                        multi_store[t] = Ar[j].clone()
-                    else:
-                        amp2[d] += sq[j] * self._single_w_list[t]
-            fill[g] = 0
-            rows[g].clear()
+                sq = _sum_hel(Ar.square(), k, self._nhel, B)  # [k, B]
+                amp2.index_add_(0, c["diag"], sq * c["w"][:, None])
+                for j, t in c["multi"]:
+                    multi_store[t] = Ar[j].clone()
 
         def out_for(t: int) -> Tensor:
-            g = self._term_group[t]
-            if fill[g] == block:
-                flush(g)
-            j = fill[g]
-            fill[g] += 1
-            rows[g].append(t)
+            g, j = self._slot_of[t]
             return bufs[g][j]
 
-        self._term_amplitudes(p, out_for)
-        for g in range(len(self._R)):
-            flush(g)
+        self._term_amplitudes(p, out_for, after_term=lambda t: flush(self._flush_after[t])
+                              if t in self._flush_after else None)
         out: dict[float, Tensor] = {}
         for a, b, pw in self._pairs:
             if a == b:
@@ -542,9 +572,9 @@ class EngineMatrixElement(MatrixElement):
         pieces = torch.stack([out[pw] * self._norm for pw in self._powers], dim=0)
         res = {"pieces": pieces}
         if amp2 is not None:
-            for d, idx, G in self._multi:
+            for (d, idx, _), G in zip(self._multi, consts["multi_G"]):
                 X = torch.stack([multi_store[t] for t in idx], dim=0).reshape(len(idx), self._nhel, B, 2)
-                amp2[d] += torch.einsum("khbc,kl,lhbc->b", X, G.to(dev), X)
+                amp2[d] += torch.einsum("khbc,kl,lhbc->b", X, G, X)
             res["amp2"] = amp2.T * self._norm
         if JLC is not None:
             res["flows"] = _sum_hel(JLC.square(), JLC.shape[0], self._nhel, B).T

@@ -33,6 +33,7 @@ E ± p_z as HELAS does) and |M|² changes smoothly with the off-shellness, so in
 """
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
 from dataclasses import dataclass
@@ -109,8 +110,6 @@ class EngineMatrixElement(MatrixElement):
         n = len(pdgs)
         self.n_diagrams = diagrams.n_diagrams
         self._hels = [_helicities(p, m) for p, m in zip(self.pdgs, self.masses)]
-        self._hshape = tuple(len(h) for h in self._hels)
-        self._nhel = int(np.prod(self._hshape))
         # --- averaging and symmetry factors ---------------------------------------------------
         avg = 1.0
         for p, h in zip(self.pdgs[:n_in], self._hels[:n_in]):
@@ -138,13 +137,6 @@ class EngineMatrixElement(MatrixElement):
         self._ext_node = {nd.leg: nd.id for nd in diagrams.nodes if nd.leg is not None}
         # evaluation schedule: nodes in dependency order, each amplitude term right after its last
         # child, so that node wavefunctions are freed as soon as possible
-        node_size = []
-        for nd in diagrams.nodes:
-            size = 1
-            for i in range(n):
-                if (nd.legs >> i) & 1:
-                    size *= self._hshape[i]
-            node_size.append(4 * size)
         terms_after: dict[int, list[int]] = defaultdict(list)
         for t, term in enumerate(diagrams.terms):
             terms_after[max(c for _, c in term.children)].append(t)
@@ -162,7 +154,41 @@ class EngineMatrixElement(MatrixElement):
         for c, pos in last_use.items():
             free_at[pos].append(c)
         self._schedule = [(kind, idx, tuple(free_at.get(pos, ()))) for pos, (kind, idx) in enumerate(schedule)]
-        # peak live node elements per event (memory estimate for chunking)
+        self._max_chunk = 8192
+        self._set_layout([((i,), [(h,) for h in hels]) for i, hels in enumerate(self._hels)])
+        # --- colour (small dense linear algebra: single-threaded, immune to BLAS oversubscription)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            self._build_colour()
+        finally:
+            torch.set_num_threads(threads)
+        self._build_topologies()
+        self._detect_helicity_layout()
+
+    # ============================================================================================
+    # colour set-up
+    # ============================================================================================
+    # ============================================================================================
+    # helicity layout
+    # ============================================================================================
+    def _set_layout(self, axes: list[tuple[tuple[int, ...], list[tuple[int, ...]]]]) -> None:
+        """Helicity axes: each axis carries a block of legs and the list of their allowed helicity
+        combinations (usually one leg with all its helicities).  Wavefunctions broadcast over axes."""
+        n = len(self.pdgs)
+        self._axes = axes
+        self._leg_axis = [None] * n
+        for a, (legs, _) in enumerate(axes):
+            for pos, leg in enumerate(legs):
+                self._leg_axis[leg] = (a, pos)
+        self._hshape = tuple(len(combos) for _, combos in axes)
+        self._nhel = int(np.prod(self._hshape))
+
+        def size(mask: int) -> int:
+            touched = {self._leg_axis[i][0] for i in range(n) if (mask >> i) & 1}
+            return int(np.prod([self._hshape[a] for a in touched])) if touched else 1
+
+        node_size = [4 * size(nd.legs) for nd in self._ds.nodes]
         live, peak = 0, 0
         born = set()
         for kind, idx, frees in self._schedule:
@@ -174,33 +200,61 @@ class EngineMatrixElement(MatrixElement):
                 if c in born:
                     live -= node_size[c]
         self._node_elems = peak + sum(node_size[k] for k in self._ext_node.values())
-        self._max_chunk = 8192
         # open slot of each amplitude term: the slot whose wavefunction spans the most helicities
         self._amp_open = []
-        for t in diagrams.terms:
-            best, best_size = 0, -1
-            for slot, c in t.children:
-                size = 1
-                for i in range(n):
-                    if (diagrams.nodes[c].legs >> i) & 1:
-                        size *= self._hshape[i]
-                if size > best_size:
-                    best, best_size = slot, size
+        for t in self._ds.terms:
+            best = max(t.children, key=lambda sc: size(self._ds.nodes[sc[1]].legs))[0]
             self._amp_open.append(best)
         self._amp_dot = ["V" if particle(t.interaction.particles[s]).spin == 3 else "S"
-                         for t, s in zip(diagrams.terms, self._amp_open)]
-        # --- colour (small dense linear algebra: single-threaded, immune to BLAS oversubscription)
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            self._build_colour()
-        finally:
-            torch.set_num_threads(threads)
-        self._build_topologies()
+                         for t, s in zip(self._ds.terms, self._amp_open)]
 
-    # ============================================================================================
-    # colour set-up
-    # ============================================================================================
+    def _detect_helicity_layout(self, n_points: int = 3) -> None:
+        """Drop helicity configurations whose amplitudes vanish identically.
+
+        Chirality conservation on massless fermion lines makes many configurations exactly zero
+        (the external spinors have exact zero components, so these amplitudes are 0.0, not small).
+        They are found from all terms at random momenta; then helicities never used by a leg are
+        removed and pairs of legs whose helicities are correlated (a massless fermion line) share
+        one axis of allowed pairs.  Only exact zeros are dropped, so the helicity sum is unchanged."""
+        n = len(self.pdgs)
+        g = torch.Generator().manual_seed(12345)
+        rows = []
+        for m in self.masses:
+            d = torch.randn(n_points, 3, generator=g, dtype=torch.float64)
+            pabs = 20.0 + 100.0 * torch.rand(n_points, 1, generator=g, dtype=torch.float64)
+            p3 = d / d.norm(dim=1, keepdim=True) * pabs
+            rows.append(torch.cat([torch.sqrt((p3 * p3).sum(1, keepdim=True) + m * m), p3], dim=1))
+        p = torch.stack(rows, dim=1)
+        A = self._fill_amplitudes(p)  # [T, h..., B], default layout
+        nonzero = (A.reshape(A.shape[0], self._nhel, n_points) != 0).any(dim=2).any(dim=0)
+        configs = [c for c, ok in zip(itertools.product(*self._hels), nonzero.tolist()) if ok]
+        if not configs or len(configs) == self._nhel:
+            return
+        allowed = [sorted({c[i] for c in configs}) for i in range(n)]
+        merged: list[tuple[int, int]] = []
+        used: set[int] = set()
+        candidates = []
+        for i in range(n):
+            for j in range(i + 1, n):
+                if len(allowed[i]) > 1 and len(allowed[j]) > 1:
+                    proj = {(c[i], c[j]) for c in configs}
+                    if len(proj) < len(allowed[i]) * len(allowed[j]):
+                        candidates.append((len(proj) / (len(allowed[i]) * len(allowed[j])), i, j))
+        for _, i, j in sorted(candidates):
+            if i not in used and j not in used:
+                merged.append((i, j))
+                used |= {i, j}
+        axes = []
+        for i in range(n):
+            pair = next((m for m in merged if i in m), None)
+            if pair is None:
+                axes.append(((i,), [(h,) for h in allowed[i]]))
+            elif pair[0] == i:
+                a, b = pair
+                axes.append(((a, b), sorted({(c[a], c[b]) for c in configs})))
+        if int(np.prod([len(c) for _, c in axes])) < self._nhel:
+            self._set_layout(axes)
+
     def _build_colour(self) -> None:
         ds = self._ds
         builder = ColourBuilder(ds)
@@ -360,17 +414,26 @@ class EngineMatrixElement(MatrixElement):
     # evaluation
     # ============================================================================================
     def _external_wavefunctions(self, pt: Tensor, replace: dict | None = None) -> list[list[Tensor]]:
-        """Per leg: components ``[1, …, h_i, …, 1, B]`` (leg i's helicity axis, events last)."""
-        n = len(self.pdgs)
+        """Per leg: components broadcast over the helicity axes (``[.., combos of its axis, .., B]``)."""
         B = pt.shape[-1]
+        n_axes = len(self._axes)
         wfs = []
         for i, (pdg, mass, hels) in enumerate(zip(self.pdgs, self.masses, self._hels)):
+            a, pos = self._leg_axis[i]
+            values = [combo[pos] for combo in self._axes[a][1]]
             pi = [pt[i, mu] for mu in range(4)]
             incoming = i < self.n_in
             spin = particle(pdg).spin
-            per = []
-            for h in hels:
-                if spin == 2:
+            per: dict[int, list] = {}
+            for h in sorted(set(values)):
+                if replace and i in replace:
+                    rep = replace[i]
+                    if isinstance(rep, str) and rep == "momentum":
+                        w = [c + 0j for c in pi]
+                    else:  # tensor [B, n_hel, C] over the leg's helicities
+                        k = hels.index(h)
+                        w = [rep[:, k, c].to(torch.complex128) for c in range(rep.shape[-1])]
+                elif spin == 2:
                     if incoming:
                         w = L.spinor_in(pi, mass, h, 1) if pdg > 0 else L.spinor_out(pi, mass, h, -1)
                     else:
@@ -379,16 +442,11 @@ class EngineMatrixElement(MatrixElement):
                     w = L.polarization(pi, mass, h, -1 if incoming else 1)
                 else:
                     w = L.scalar_wf(pi)
-                per.append(w)
-            if replace and i in replace:
-                rep = replace[i]
-                if isinstance(rep, str) and rep == "momentum":
-                    per = [[c + 0j for c in pi] for _ in hels]
-                else:  # tensor [B, nh, C]
-                    per = [[rep[:, k, c].to(torch.complex128) for c in range(rep.shape[-1])] for k in range(len(hels))]
-            shape = [1] * n + [B]
-            shape[i] = len(hels)
-            comps = [torch.stack([w[c] for w in per], dim=0).reshape(shape) for c in range(len(per[0]))]
+                per[h] = w
+            shape = [1] * n_axes + [B]
+            shape[a] = len(values)
+            ncomp = len(per[values[0]])
+            comps = [torch.stack([per[v][c] for v in values], dim=0).reshape(shape) for c in range(ncomp)]
             wfs.append(comps)
         return wfs
 
@@ -625,8 +683,14 @@ class EngineMatrixElement(MatrixElement):
     @property
     def helicities(self) -> list[tuple[int, ...]]:
         """Helicity configurations (2×helicity per leg), in the order of the H axis."""
-        import itertools
-        return list(itertools.product(*self._hels))
+        out = []
+        for combo in itertools.product(*(c for _, c in self._axes)):
+            h = [0] * len(self.pdgs)
+            for (legs, _), values in zip(self._axes, combo):
+                for leg, v in zip(legs, values):
+                    h[leg] = v
+            out.append(tuple(h))
+        return out
 
     def _combine(self, pieces: Tensor, alpha_s) -> Tensor:
         if alpha_s is None:

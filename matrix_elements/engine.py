@@ -1,35 +1,49 @@
 """The general tree-level matrix-element engine: Feynman diagrams → batched |M|² in torch.
 
-Design (why it scales to 2→5 on a GPU):
+Entry point: :func:`build_matrix_element` (signed PDG ids, incoming first) → :class:`EngineMatrixElement`,
+a :class:`~matrix_elements.base.MatrixElement` that also exposes :meth:`~EngineMatrixElement.amplitudes2`
+(per-diagram weights), :attr:`~EngineMatrixElement.topologies` (propagator trees for phase-space
+channels), :meth:`~EngineMatrixElement.colour_flows` (leading-colour flows with LHE tags and weights),
+:attr:`~EngineMatrixElement.diagrams` and :attr:`~EngineMatrixElement.n_diagrams`.
 
-* **Diagrams** (:mod:`.diagrams`) are generated once per process as shared off-shell subtrees
-  (HELAS wavefunction recycling): every distinct subtree is one tensor operation per batch, and a
-  diagram costs one vertex contraction at the root.  ``g g > t t~ g g g`` has 1240 diagrams.
-* **Helicities are fused into the batch with per-leg broadcasting**: the wavefunction of leg i is
-  a tensor ``[B, 1, …, h_i, …, 1, C]`` and every vertex broadcasts, so a subtree over legs S is
-  computed once for each helicity configuration *of S only* (automatic helicity recycling);
-  only root contractions run over the full helicity product.  The helicity sum is exact.
-* **Colour** (:mod:`.colour`) is exact: each amplitude term is expanded once, symbolically, in
-  the colour-flow basis (external gluons projected to SU(3)), J_σ = Σ_t c_σt A_t, and
-  |M|² = Σ_h J† K J with the exact colour matrix K.  K is factorised once (K = L Lᵀ, real) and
-  folded into the flow coefficients, R = C L, so the hot path is one dense complex matmul
-  ``Z = A @ R`` per batch ([B·H, n_terms] × [n_terms, rank K]) and |M|² = Σ|Z|²: no Python loop
-  over events, helicities or colour flows; everything runs on the device of the input.
-* Events are processed in chunks sized to bound memory (amplitude tensor ≤ ~256 MB).
+Design, and why it scales to 2→5 (and to a GPU):
+
+* **Diagrams** (:mod:`.diagrams`) are generated once as shared off-shell subtrees (HELAS
+  wavefunction recycling): each distinct subtree is one batched tensor operation, and a diagram
+  costs one vertex contraction at the root.  ``g g > t t~ g g g`` (1240 diagrams) builds in < 1 s,
+  ``g g > g g g g g`` (2485 diagrams) in ~10 s.
+* **Helicities are fused into the batch by broadcasting**: every wavefunction is a list of complex
+  component tensors ``[h_axis_0, …, h_axis_k, B]`` (events last, so broadcasting over the small
+  helicity axes runs at full memory speed), where leg i's wavefunction only spans its own axis.
+  A subtree over legs S is therefore computed once per helicity configuration *of S*
+  (helicity recycling); only root contractions run over the full product.  The sum is exact.
+  Configurations that vanish identically (chirality conservation on massless fermion lines: the
+  amplitudes are exactly 0.0) are detected at build time and dropped: helicities a leg never uses
+  are removed and correlated leg pairs (a massless fermion line) share one axis of allowed pairs
+  (``u g > e+ ve d g g``: 8 of 128 configurations remain).
+* **Colour** (:mod:`.colour`) is exact: each amplitude term is expanded once, symbolically, in the
+  colour-flow basis (external gluons projected onto SU(3)), J_σ = Σ_t c_σt A_t, and
+  |M|² = Σ_h J† K J with the exact colour matrix K = L Lᵀ.  The per-term phase i^k is absorbed
+  into the amplitude, so R = C L is real and the colour sum is one real GEMM per block of terms,
+  Z += R_block @ A_block, |M|² = Σ Z²: no Python loop over events, helicities or colour flows.
+* **Streaming**: nodes and amplitude terms are evaluated in a fixed schedule (each term right
+  after its last child; node tensors freed after their last use) and amplitudes are contracted
+  into Z in blocks of 128 terms, so memory per event stays small; events are processed in chunks
+  of about 2^16/H events (cache-sized tensors).  Everything runs on the device of the input.
 
 Conventions: MadGraph's ``sm`` model (unitary gauge, fixed-width Breit–Wigner in every massive
 propagator, also t-channel ones, as MadGraph standalone output does; ``tchannel_width=False``
-drops the width of t-channel propagators, like MadGraph ≥ 3.5 madevent's
-``zerowidth_tchannel``), couplings at the card's aS.  |M|² is averaged over initial helicities
-(2 per fermion, 2 per massless and 3 per massive vector) and colours (3, 8), summed over final
-ones, divided by the identical-final-state factor.  When diagrams of different QCD orders
-interfere, |M|² is kept as separate α_s-power pieces so a running α_s rescales it exactly.
+drops the width of t-channel propagators, like MadGraph ≥ 3.5 madevent's ``zerowidth_tchannel``),
+couplings at the card's aS.  |M|² is averaged over initial helicities (2 per fermion, 2 per
+massless and 3 per massive vector) and colours (3, 8), summed over final ones, divided by the
+identical-final-state factor.  Diagrams of different QCD orders that interfere are kept as
+separate α_s-power pieces, so a running α_s rescales |M|² exactly.
 
-Accuracy: float64 throughout, colour coefficients exact; K rounded once to float64.  Agreement
-with MadGraph is ~1e-13 relative or better away from strong gauge cancellations.  Momenta need
-not be exactly on shell: wavefunctions use the given energies and momenta (massless spinors use
-E ± p_z as HELAS does) and |M|² changes smoothly with the off-shellness, so inputs on shell to
-~1e-8 relative give |M|² to ~1e-8; no NaN arises for massless momenta along ±z.
+Accuracy: float64 throughout; colour coefficients exact, K rounded once to float64.  Agreement with
+MadGraph standalone is 1e-13 relative or better (e+ e- > mu+ mu-: 2e-15; g g > t t~ g g g: 1e-13).
+Momenta need not be exactly on shell: wavefunctions use the given components (massless spinors
+use E ± p_z as HELAS does) and |M|² changes smoothly, by about the relative off-shellness (inputs
+on shell to 1e-9 give |M|² to ~1e-9); massless momenta exactly along ±z give no NaN.
 """
 from __future__ import annotations
 

@@ -227,3 +227,29 @@ def test_bad_momenta():
     with pytest.raises(MatrixElementError):
         me.amplitudes2([[0.0]])
     assert me(torch.zeros(0, 4, 4, dtype=torch.float64)).shape == (0,)
+
+
+# ---- helicity layout and input tolerance ------------------------------------------------------------
+@pytest.mark.parametrize("pdgs", [(2, 21, -11, 12, 1, 21), (-11, 11, 2, -2, 21), (2, 1, 2, 1, 21)])
+def test_pruned_helicity_layout_is_exact(pdgs):
+    me = build_matrix_element(pdgs, PARAMS)
+    full = 1
+    for h in me._hels:
+        full *= len(h)
+    assert me._nhel < full  # identically-zero configurations were removed
+    p = momenta(pdgs, n=4)
+    pruned = me(p)
+    me._set_layout([((i,), [(h,) for h in hels]) for i, hels in enumerate(me._hels)])
+    me._device_cache.clear()
+    assert me._nhel == full
+    assert torch.allclose(me(p), pruned, rtol=1e-13)
+
+
+def test_slightly_off_shell_input_changes_me_smoothly():
+    pdgs = (21, 21, 6, -6, 21)
+    me = build_matrix_element(pdgs, PARAMS)
+    p = momenta(pdgs)
+    q = p.clone()
+    q[..., 0] *= 1 + 1e-9  # energies off by 1e-9 relative
+    rel = ((me(q) - me(p)) / me(p)).abs()
+    assert bool((rel < 1e-6).all())

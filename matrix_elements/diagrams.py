@@ -245,7 +245,7 @@ class _Generator:
         for inter, slot, others, parts in self.by_particle.get(anti(x), []):
             if len(parts) > nleg:
                 continue
-            if self.max_qed is not None and inter.qed + sum(0 for _ in parts) > self.max_qed:
+            if self.max_qed is not None and inter.qed > self.max_qed:
                 continue
             for blocks in _splits(mask, parts):
                 if self.max_qed is not None:

@@ -1,0 +1,611 @@
+"""Neural multi-channel importance sampling: VEGAS grids + spline flows + learned channel weights.
+
+Sampling in channel c (c = 0 … k−1)::
+
+    r ~ U[0,1]^d  --flow_c-->  u  --VEGAS_c-->  x  --user-->  f_c(x)
+
+with density q_c(x) = q_flow,c(u) · q_vegas,c(x).  The flow is placed *in front of* the grid: it
+refines the VEGAS-flattened cube, and an untrained (identity) flow leaves the VEGAS channel as is.
+
+The multi-channel estimator
+---------------------------
+Channel c has its own parametrisation x ↦ p = G_c(x) of the physical space, with density g_c(p);
+the user's ``f(x, c)`` returns f_c(x) = F(G_c(x)) / g_c(G_c(x)), the integrand already divided by
+that channel's analytic density.  With channel weights α_c(p) ≥ 0, Σ_c α_c(p) = 1 at every p,
+
+    I = ∫ F dp = Σ_c ∫ α_c(p) F(p) dp = Σ_c ∫_{[0,1]^d} α_c(G_c(x)) f_c(x) dx.
+
+Each term is estimated by importance sampling with n_c points from q_c (stratified sampling):
+
+    Î = Σ_c Î_c,   Î_c = (1/n_c) Σ_{j∈c} w_j,   w_j = α_c(p_j) f_c(x_j) / q_c(x_j),
+    Var(Î) = Σ_c σ_c² / n_c,  σ_c² estimated by the sample variance of w in channel c.
+
+The n_c are fixed before sampling (from the per-channel σ_c measured during training; n_c ∝ σ_c
+minimises the variance, plus a small uniform share so every active channel keeps samples), so the
+estimator is unbiased.  Event weights of the combined sample are W_j = (N / n_c) w_j, ⟨W⟩ = Î.
+
+α_c(p) = softmax_c(log α_c^prior(p) + NN_c(features(p))) over the active channels (dropped
+channels have α = 0, the others renormalise, so Σ α = 1 still holds).  Unbiasedness needs the prior
+and the features to depend on p only, not on the channel the point came from; therefore the
+network is used only when the integrand returns features, or a prior (then the features default
+to log α^prior), or when ``shared_coordinates=True`` declares that x is the same point in every
+channel (then the features default to x).  Otherwise α is the prior, or 1/k.
+
+Training (``train(calls)``)
+---------------------------
+1. VEGAS warm-up with ``warmup_fraction`` of the first budget: iterations of fresh samples, grids
+   adapted to w² (per channel), channel allocation n_c ∝ σ_c, channel dropping.
+2. Flow (and channel-weight) training with the rest: each fresh batch of ``batch_size`` samples
+   (channels allocated ∝ σ_c with a ``uniform_channel_ratio`` share) gives one Adam step and is
+   stored in a buffer; ``buffered_steps`` more steps follow on buffered samples, whose loss carries
+   the importance ratio q_θ/q_sample (so re-use is unbiased, and training costs few calls).  The
+   last warm-up iteration seeds the buffer.  Learning rate: cosine decay over the planned steps.
+3. Validation: every epoch (≈ 1/``epochs`` of the budget) the stratified relative variance
+   (Σ_c σ_c)² / (Σ_c Î_c)² of that epoch's fresh samples (drawn before being trained on) is
+   compared with the best so far (the VEGAS state to start with); training stops after
+   ``patience`` epochs without improvement and the best state is restored, so training cannot
+   end worse than the VEGAS warm start (up to the noise of the validation estimate).
+
+Calls: ``total_calls`` counts every integrand evaluation (warm-up, training, integration,
+sampling); results record ``n_calls`` (that integration) and ``training_calls``.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from channels.mapping import Chain
+
+from ..errors import InputError
+from .buffer import SampleBuffer
+from .channel_weights import ChannelWeights
+from .flows import ChannelFlows
+from .integrand import Evaluation, Integrand
+from .losses import LOSSES
+from .result import NISResult, unweighting_efficiencies
+from .vegas_map import VegasMap
+
+FORMAT = "madnis_py.nis.Integrator/1"
+
+
+@dataclass
+class TrainingHistory:
+    """What one :meth:`Integrator.train` call did."""
+
+    calls: int = 0
+    vegas_calls: int = 0
+    steps: int = 0
+    #: (calls so far, validation relative variance (Σσ_c)²/I², learning rate) per epoch
+    epochs: list[tuple[int, float, float]] = field(default_factory=list)
+    vegas_rel_variance: float = math.nan
+    best_rel_variance: float = math.nan
+    stopped_early: bool = False
+    dropped_channels: list[int] = field(default_factory=list)
+
+
+class WeightedSample:
+    """Weighted points from :meth:`Integrator.sample`; unpacks as ``x, w = sample``.
+
+    ``x [n, d]``: the points handed to the integrand (in their channel's coordinates);
+    ``weights [n]``: event weights W with ⟨W⟩ = Î; ``channel [n]``; ``alpha [n]``: α of the own channel.
+    """
+
+    def __init__(self, x: Tensor, weights: Tensor, channel: Tensor, alpha: Tensor):
+        self.x, self.weights, self.channel, self.alpha = x, weights, channel, alpha
+
+    def __iter__(self):
+        return iter((self.x, self.weights))
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, i: int) -> Tensor:
+        return (self.x, self.weights)[i]
+
+
+class _Progress:
+    """Throttled one-line progress reports on stderr (only for trainings longer than a few seconds)."""
+
+    def __init__(self, enabled: bool | None, every: float = 3.0):
+        self.enabled = enabled
+        self.every = every
+        self.t0 = self.last = time.perf_counter()
+
+    def __call__(self, msg: str, final: bool = False) -> None:
+        if self.enabled is False:
+            return
+        now = time.perf_counter()
+        if self.enabled is None and now - self.t0 < self.every and not (final and now - self.t0 > self.every):
+            return
+        if final or now - self.last >= self.every or self.enabled is True:
+            print(f"madnis_py: {msg} [{now - self.t0:.1f} s]", file=sys.stderr, flush=True)
+            self.last = now
+
+
+def _check_int(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InputError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+class Integrator:
+    """Neural importance sampling integrator over [0,1]^dims (see the module docstring).
+
+    >>> integrator = Integrator(f, dims=4, seed=1)
+    >>> integrator.train(calls=200_000)
+    >>> result = integrator.integrate(calls=200_000)
+    """
+
+    def __init__(
+        self,
+        f: Callable,
+        dims: int,
+        channels: int | None = None,
+        *,
+        seed: int = 0,
+        device: torch.device | str = "cpu",
+        backend: str = "torch",
+        madnis_order: bool = False,
+        flow: bool = True,
+        vegas_bins: int = 64,
+        vegas_alpha: float = 1.0,
+        vegas_iteration_calls: int = 10_000,
+        warmup_fraction: float = 0.25,
+        flow_bins: int = 10,
+        flow_hidden: int = 64,
+        flow_layers: int = 2,
+        flow_blocks: int = 1,
+        spline: str = "own",
+        learn_channel_weights: bool = True,
+        shared_coordinates: bool = False,
+        cw_hidden: int = 32,
+        cw_layers: int = 2,
+        loss: str = "auto",
+        batch_size: int = 1024,
+        buffered_steps: int = 3,
+        buffer_capacity: int | None = None,
+        learning_rate: float = 1e-2,
+        final_lr_factor: float = 0.05,
+        epochs: int = 10,
+        patience: int = 3,
+        uniform_channel_ratio: float = 0.1,
+        drop_threshold: float = 1e-5,
+        progress: bool | None = None,
+    ):
+        self.dims = _check_int("dims", dims, 1)
+        if channels is not None:
+            _check_int("channels", channels, 1)
+        if loss not in ("auto", *LOSSES):
+            raise InputError(f"loss must be one of 'auto', {', '.join(map(repr, LOSSES))}; got {loss!r}")
+        if not 0.0 < warmup_fraction <= 1.0:
+            raise InputError(f"warmup_fraction must be in (0, 1], got {warmup_fraction}")
+        if not 0.0 <= uniform_channel_ratio <= 1.0:
+            raise InputError(f"uniform_channel_ratio must be in [0, 1], got {uniform_channel_ratio}")
+        self.config = dict(
+            dims=dims, channels=channels, seed=int(seed), backend=backend, madnis_order=madnis_order, flow=flow,
+            vegas_bins=_check_int("vegas_bins", vegas_bins, 1), vegas_alpha=float(vegas_alpha),
+            vegas_iteration_calls=_check_int("vegas_iteration_calls", vegas_iteration_calls, 10),
+            warmup_fraction=float(warmup_fraction), flow_bins=_check_int("flow_bins", flow_bins, 1),
+            flow_hidden=_check_int("flow_hidden", flow_hidden, 1), flow_layers=_check_int("flow_layers", flow_layers, 0),
+            flow_blocks=_check_int("flow_blocks", flow_blocks, 1), spline=spline,
+            learn_channel_weights=learn_channel_weights, shared_coordinates=shared_coordinates,
+            cw_hidden=cw_hidden, cw_layers=cw_layers, loss=loss,
+            batch_size=_check_int("batch_size", batch_size, 2), buffered_steps=_check_int("buffered_steps", buffered_steps, 0),
+            buffer_capacity=buffer_capacity, learning_rate=float(learning_rate), final_lr_factor=float(final_lr_factor),
+            epochs=_check_int("epochs", epochs, 1), patience=_check_int("patience", patience, 1),
+            uniform_channel_ratio=float(uniform_channel_ratio), drop_threshold=float(drop_threshold),
+        )
+        self.device = torch.device(device)
+        self.multi = channels is not None
+        self.k = channels if channels is not None else 1
+        self.progress = progress
+        self.integrand = Integrand(f, dims, channels, backend, self.device, madnis_order)
+        self.gen = torch.Generator(device=self.device).manual_seed(int(seed))
+        init_gen = torch.Generator().manual_seed(int(seed) + 7919)
+        self.vegas = VegasMap(dims, vegas_bins, self.k, self.device)
+        self.flows = ChannelFlows(dims, self.k, init_gen, bins=flow_bins, hidden=flow_hidden, layers=flow_layers,
+                                  blocks=flow_blocks, spline=spline).to(self.device)
+        self.cw: ChannelWeights | None = None  # built at the first evaluation (feature count known then)
+        self.active = torch.ones(self.k, dtype=torch.bool, device=self.device)
+        self.chan_mean = torch.full((self.k,), math.nan, dtype=torch.float64, device=self.device)
+        self.chan_var = torch.full((self.k,), math.nan, dtype=torch.float64, device=self.device)
+        self.training_calls = 0
+        self.warmed = False
+        self.optimizer: torch.optim.Optimizer | None = None
+        cap = buffer_capacity if buffer_capacity is not None else 32 * batch_size
+        self.buffer = SampleBuffer(cap)
+        self.loss_name = loss if loss != "auto" else "variance"
+        self.loss_fn = LOSSES[self.loss_name]
+
+    # ------------------------------------------------------------------ small helpers
+    @property
+    def total_calls(self) -> int:
+        """Integrand calls so far: warm-up, training, integration and sampling."""
+        return self.integrand.calls
+
+    def _rand(self, n: int) -> Tensor:
+        return torch.rand(n, self.dims, generator=self.gen, dtype=torch.float64, device=self.device)
+
+    def _features(self, ev: Evaluation, x: Tensor) -> Tensor | None:
+        if ev.features is not None:
+            return ev.features
+        if self.config["shared_coordinates"]:
+            return x
+        if ev.prior is not None:
+            p = ev.prior / ev.prior.sum(dim=1, keepdim=True).clamp_min(1e-300)
+            return torch.log(p.clamp_min(1e-6))
+        return None
+
+    def _ensure_cw(self, feats: Tensor | None) -> None:
+        if self.cw is not None or not self.multi:
+            return
+        m = 0
+        if self.config["learn_channel_weights"] and self.k > 1 and feats is not None:
+            m = feats.shape[1]
+        gen = torch.Generator().manual_seed(self.config["seed"] + 104729)
+        self.cw = ChannelWeights(self.k, m, self.config["cw_hidden"], self.config["cw_layers"], gen).to(self.device)
+
+    def _alpha(self, prior: Tensor | None, feats: Tensor | None, channel: Tensor) -> Tensor:
+        """α of each point's own channel ``[n]`` (float64, differentiable w.r.t. the network)."""
+        if not self.multi:
+            return torch.ones(channel.shape[0], dtype=torch.float64, device=self.device)
+        alpha = self.cw(prior, feats if self.cw.net is not None else None, self.active, n=channel.shape[0])
+        return alpha.gather(1, channel[:, None])[:, 0]
+
+    def _draw(self, channel: Tensor, use_flow: bool) -> dict:
+        """Sample points of the given channels, evaluate the integrand; returns everything the losses need."""
+        r = self._rand(channel.shape[0])
+        with torch.no_grad():
+            if use_flow:
+                u, log_qf = self.flows(r, channel)
+            else:
+                u, log_qf = r, torch.zeros(r.shape[0], dtype=torch.float64, device=self.device)
+            x, log_qv = self.vegas.forward(u, channel)
+        ev = self.integrand(x, channel if self.multi else None)
+        feats = self._features(ev, x)
+        self._ensure_cw(feats)
+        g = ev.weight * torch.exp(-log_qv)
+        with torch.no_grad():
+            a = self._alpha(ev.prior, feats, channel)
+        w = a * g * torch.exp(-log_qf)
+        return dict(u=u, x=x, channel=channel, g=g, log_qf=log_qf, log_qv=log_qv, prior=ev.prior, features=feats,
+                    weight=ev.weight, alpha=a, w=w)
+
+    def _counts(self, n: int, mode: str, uniform_ratio: float) -> Tensor:
+        """Samples per channel: ∝ σ_c ('variance') or |Î_c| ('mean'), plus a uniform share over active channels."""
+        k_act = int(self.active.sum())
+        score = self.chan_var.sqrt() if mode == "variance" else self.chan_mean.abs()
+        score = torch.where(self.active & torch.isfinite(score), score, torch.zeros_like(score))
+        if not float(score.sum()) > 0:
+            share = self.active.to(torch.float64) / k_act
+        else:
+            share = (uniform_ratio * self.active.to(torch.float64) / k_act
+                     + (1.0 - uniform_ratio) * score / score.sum())
+        exact = share * n
+        counts = torch.floor(exact).long()
+        rest = n - int(counts.sum())
+        if rest > 0:
+            order = torch.argsort(exact - counts, descending=True)
+            counts[order[:rest]] += 1
+        # at least 2 points in every active channel (sample variance), taken from the largest
+        need = torch.where(self.active, (2 - counts).clamp_min(0), torch.zeros_like(counts))
+        while int(need.sum()) > 0 and n >= 2 * k_act:
+            big = int(torch.argmax(counts))
+            take = min(int(need.sum()), int(counts[big]) - 2)
+            if take <= 0:
+                break
+            counts[big] -= take
+            for c in torch.nonzero(need)[:, 0].tolist():
+                give = min(int(need[c]), take)
+                counts[c] += give
+                need[c] -= give
+                take -= give
+        return counts
+
+    def _channels(self, n: int, mode: str, uniform_ratio: float) -> tuple[Tensor, Tensor]:
+        counts = self._counts(n, mode, uniform_ratio)
+        return torch.repeat_interleave(torch.arange(self.k, device=self.device), counts), counts
+
+    @staticmethod
+    def _chan_stats(w: Tensor, channel: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
+        n = torch.zeros(k, dtype=torch.float64, device=w.device).index_add(0, channel, torch.ones_like(w))
+        s1 = torch.zeros_like(n).index_add(0, channel, w)
+        mean = s1 / n.clamp_min(1.0)
+        m2 = torch.zeros_like(n).index_add(0, channel, (w - mean[channel]) ** 2)
+        var = m2 / (n - 1.0).clamp_min(1.0)
+        return mean, var, n
+
+    def _update_stats(self, w: Tensor, channel: Tensor) -> float:
+        """Store per-channel mean/variance of fresh weights; return the stratified relative variance."""
+        mean, var, n = self._chan_stats(w, channel, self.k)
+        seen = n > 1
+        self.chan_mean = torch.where(seen, mean, self.chan_mean)
+        self.chan_var = torch.where(seen, var, self.chan_var)
+        act = self.active & torch.isfinite(self.chan_var)
+        total = float(self.chan_mean[act].sum())
+        if total == 0.0:
+            return math.inf
+        return float(self.chan_var[act].sqrt().sum()) ** 2 / total ** 2
+
+    def _drop_channels(self) -> list[int]:
+        thr = self.config["drop_threshold"]
+        if not self.multi or thr <= 0 or int(self.active.sum()) <= 1:
+            return []
+        contrib = torch.where(self.active, self.chan_mean.abs(), torch.zeros_like(self.chan_mean))
+        if not torch.isfinite(contrib).all() or not float(contrib.sum()) > 0:
+            return []
+        rel = contrib / contrib.sum()
+        order = torch.argsort(rel)
+        cum = torch.cumsum(rel[order], 0)
+        cand = [int(c) for c, s in zip(order.tolist(), cum.tolist()) if s < thr and bool(self.active[c])]
+        cand = cand[: int(self.active.sum()) - 1]
+        if cand:
+            self.active[cand] = False
+            self.buffer.filter(self.active)
+        return cand
+
+    def mapping(self, channel: int = 0) -> Chain:
+        """Channel ``channel``'s map r → x as a :class:`channels.mapping.Mapping` (flow, then VEGAS grid)."""
+        return Chain(self.flows.flows[channel], self.vegas.channel_map(channel))
+
+    # ------------------------------------------------------------------ training
+    def train(self, calls: int) -> TrainingHistory:
+        """Spend at most ``calls`` integrand calls on training (VEGAS warm-up included on the first call)."""
+        _check_int("calls", calls, 1)
+        hist = TrainingHistory()
+        start = self.total_calls
+        prog = _Progress(self.progress)
+        flow = self.config["flow"]
+        warm = calls if (not flow) else (int(calls * self.config["warmup_fraction"]) if not self.warmed else 0)
+        if warm > 0:
+            hist.vegas_rel_variance = self._vegas_phase(warm, hist, prog)
+            self.warmed = True
+        if flow and calls - (self.total_calls - start) >= self.config["batch_size"]:
+            self._flow_phase(calls - (self.total_calls - start), hist, prog)
+        hist.calls = self.total_calls - start
+        self.training_calls += hist.calls
+        prog(f"training done: {hist.calls} calls, {hist.steps} steps, "
+             f"rel. variance {hist.best_rel_variance:.3g} (VEGAS {hist.vegas_rel_variance:.3g})", final=True)
+        return hist
+
+    def _vegas_phase(self, calls: int, hist: TrainingHistory, prog: _Progress) -> float:
+        it_calls = max(min(self.config["vegas_iteration_calls"], calls), 2 * self.k)
+        n_it = max(1, calls // it_calls)
+        rel_var = math.nan
+        last = None
+        for it in range(n_it):
+            n = calls - it * it_calls if it == n_it - 1 else it_calls
+            ch, _ = self._channels(n, "variance", self.config["uniform_channel_ratio"] if it else 1.0)
+            s = self._draw(ch, use_flow=False)
+            self.vegas.add_training_data(s["u"], s["w"] ** 2, ch)
+            rel_var = self._update_stats(s["w"], ch)
+            if it == n_it - 1 and s["features"] is not None and self.cw is not None:
+                self.cw.set_normalisation(s["features"])
+            hist.dropped_channels += self._drop_channels()
+            last = s
+            self.vegas.adapt(self.config["vegas_alpha"])
+            prog(f"VEGAS warm-up iteration {it + 1}/{n_it}: rel. variance {rel_var:.3g}")
+        hist.vegas_calls += calls
+        if last is not None and self.config["flow"]:
+            self._seed_buffer(last)
+        hist.vegas_rel_variance = rel_var
+        return rel_var
+
+    def _seed_buffer(self, s: dict) -> None:
+        """Store warm-up samples, re-expressed in the final grid's u-space (importance-corrected)."""
+        keep = self.active[s["channel"]]
+        u, log_qv_new = self.vegas.inverse(s["x"][keep], s["channel"][keep])
+        g = s["weight"][keep] * torch.exp(-log_qv_new)
+        log_q_sample = s["log_qv"][keep] - log_qv_new
+        self.buffer.store(u=u, channel=s["channel"][keep], g=g, log_q_sample=log_q_sample,
+                          prior=None if s["prior"] is None else s["prior"][keep],
+                          features=None if s["features"] is None else s["features"][keep])
+
+    def _parameters(self) -> list[torch.nn.Parameter]:
+        params = list(self.flows.parameters())
+        if self.cw is not None and self.cw.net is not None:
+            params += list(self.cw.net.parameters())
+        return params
+
+    def _state(self) -> dict:
+        return {"flows": copy.deepcopy(self.flows.state_dict()),
+                "cw": None if self.cw is None else copy.deepcopy(self.cw.state_dict())}
+
+    def _load_state(self, st: dict) -> None:
+        self.flows.load_state_dict(st["flows"])
+        if st["cw"] is not None and self.cw is not None:
+            self.cw.load_state_dict(st["cw"])
+
+    def _step(self, b: dict, lr: float) -> float:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.zero_grad(set_to_none=True)
+        log_q = self.flows.inverse(b["u"], b["channel"])[1]
+        if self.multi and self.cw.net is not None:
+            a = self._alpha(b["prior"], b["features"], b["channel"])
+        else:
+            with torch.no_grad():
+                a = self._alpha(b["prior"], b["features"], b["channel"])
+        loss = self.loss_fn(a * b["g"], log_q, b["log_q_sample"], b["channel"], self.k)
+        if not torch.isfinite(loss):
+            return math.nan
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self._parameters(), 10.0)
+        self.optimizer.step()
+        return float(loss.detach())
+
+    def _flow_phase(self, calls: int, hist: TrainingHistory, prog: _Progress) -> None:
+        cfg = self.config
+        bs = cfg["batch_size"]
+        if self.optimizer is None:
+            self.optimizer = torch.optim.Adam(self._parameters(), lr=cfg["learning_rate"])
+        n_fresh = calls // bs
+        per_epoch = max(1, round(n_fresh / cfg["epochs"]))
+        planned = n_fresh * (1 + cfg["buffered_steps"])
+        lr0, lr1 = cfg["learning_rate"], cfg["learning_rate"] * cfg["final_lr_factor"]
+        best_var = self._update_stats_from_current() if math.isnan(hist.vegas_rel_variance) else hist.vegas_rel_variance
+        best_state = self._state()
+        hist.best_rel_variance = best_var
+        bad_epochs = 0
+        ep_w: list[Tensor] = []
+        ep_c: list[Tensor] = []
+        step = 0
+        for i in range(n_fresh):
+            ch, _ = self._channels(bs, "variance", cfg["uniform_channel_ratio"])
+            s = self._draw(ch, use_flow=True)
+            ep_w.append(s["w"])
+            ep_c.append(ch)
+            fresh = dict(u=s["u"], channel=ch, g=s["g"], log_q_sample=s["log_qf"], prior=s["prior"],
+                         features=s["features"])
+            lr = lr1 + 0.5 * (lr0 - lr1) * (1 + math.cos(math.pi * min(step / max(planned, 1), 1.0)))
+            self._step(fresh, lr)
+            step += 1
+            self.buffer.store(**fresh)
+            for _ in range(cfg["buffered_steps"]):
+                lr = lr1 + 0.5 * (lr0 - lr1) * (1 + math.cos(math.pi * min(step / max(planned, 1), 1.0)))
+                self._step(self.buffer.sample(bs, self.gen), lr)
+                step += 1
+            hist.steps = step
+            if (i + 1) % per_epoch == 0 or i == n_fresh - 1:
+                if i == n_fresh - 1 and (i + 1) % per_epoch and len(ep_w) < per_epoch / 2:
+                    break  # a short last epoch is too noisy to validate on
+                rel_var = self._update_stats(torch.cat(ep_w), torch.cat(ep_c))
+                ep_w, ep_c = [], []
+                hist.epochs.append((self.total_calls, rel_var, lr))
+                if rel_var < best_var:
+                    best_var, best_state, bad_epochs = rel_var, self._state(), 0
+                else:
+                    bad_epochs += 1
+                hist.dropped_channels += self._drop_channels()
+                prog(f"flow training {100 * (i + 1) / n_fresh:3.0f}%: rel. variance {rel_var:.3g} "
+                     f"(best {best_var:.3g}), lr {lr:.2g}")
+                if bad_epochs >= cfg["patience"]:
+                    hist.stopped_early = True
+                    break
+        self._load_state(best_state)
+        hist.best_rel_variance = best_var
+
+    def _update_stats_from_current(self) -> float:
+        act = self.active & torch.isfinite(self.chan_var)
+        total = float(self.chan_mean[act].sum())
+        return math.inf if total == 0 else float(self.chan_var[act].sqrt().sum()) ** 2 / total ** 2
+
+    # ------------------------------------------------------------------ integration and sampling
+    def _run(self, n: int, allocation: str, batch_size: int, keep: bool) -> dict:
+        if allocation not in ("variance", "mean", "uniform"):
+            raise InputError(f"allocation must be 'variance', 'mean' or 'uniform', got {allocation!r}")
+        ratio = 1.0 if allocation == "uniform" else 0.05
+        channel, counts = self._channels(n, "mean" if allocation == "mean" else "variance", ratio)
+        use_flow = self.config["flow"] and self.warmed
+        k = self.k
+        cnt = torch.zeros(k, dtype=torch.float64, device=self.device)
+        mean = torch.zeros_like(cnt)
+        m2 = torch.zeros_like(cnt)
+        ws, xs, als = [], [], []
+        nonzero = 0
+        for start in range(0, n, batch_size):
+            ch = channel[start:start + batch_size]
+            s = self._draw(ch, use_flow)
+            w = s["w"]
+            nonzero += int((s["weight"] != 0).sum())
+            bm, bv, bn = self._chan_stats(w, ch, k)
+            bm2 = bv * (bn - 1.0).clamp_min(0.0)
+            tot = cnt + bn
+            delta = bm - mean
+            mean = torch.where(tot > 0, mean + delta * bn / tot.clamp_min(1.0), mean)
+            m2 = m2 + bm2 + delta ** 2 * cnt * bn / tot.clamp_min(1.0)
+            cnt = tot
+            ws.append(w)
+            if keep:
+                xs.append(s["x"])
+                als.append(s["alpha"])
+        w = torch.cat(ws)
+        var = m2 / (cnt - 1.0).clamp_min(1.0)
+        ok = cnt > 0
+        err2 = torch.where(ok, var / cnt.clamp_min(1.0), torch.zeros_like(var))
+        event_w = w * (n / counts.to(torch.float64).clamp_min(1.0))[channel]
+        out = dict(value=float(mean[ok].sum()), error=float(err2.sum().sqrt()), event_w=event_w, channel=channel,
+                   mean=mean, err=err2.sqrt(), counts=counts, nonzero=nonzero)
+        if keep:
+            out["x"], out["alpha"] = torch.cat(xs), torch.cat(als)
+        return out
+
+    def integrate(self, calls: int, batch_size: int = 65_536, allocation: str = "variance") -> NISResult:
+        """Integrate with ``calls`` fresh samples (never the training ones); see the module docstring."""
+        _check_int("calls", calls, 2 * int(self.active.sum()))
+        t0 = time.perf_counter()
+        before = self.total_calls
+        r = self._run(calls, allocation, batch_size, keep=False)
+        strict, partial, w_ref = unweighting_efficiencies(r["event_w"])
+        return NISResult(
+            value=r["value"], error=r["error"], n_calls=self.total_calls - before,
+            unweighting_efficiency=strict, partial_unweighting_efficiency=partial, reference_weight=w_ref,
+            max_weight=float(r["event_w"].abs().max()), training_calls=self.training_calls,
+            total_calls=self.total_calls, n_nonzero=r["nonzero"], wall_time_s=time.perf_counter() - t0,
+            channel_values=r["mean"].tolist(), channel_errors=r["err"].tolist(), channel_calls=r["counts"].tolist(),
+        )
+
+    def sample(self, n: int, batch_size: int = 65_536, allocation: str = "variance") -> WeightedSample:
+        """``n`` fresh weighted points: ``x, w = integrator.sample(n)`` (also ``.channel``, ``.alpha``)."""
+        _check_int("n", n, 2 * int(self.active.sum()))
+        r = self._run(n, allocation, batch_size, keep=True)
+        return WeightedSample(r["x"], r["event_w"], r["channel"], r["alpha"])
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path) -> None:
+        """Checkpoint grids, flows, channel weights and statistics (loadable with ``weights_only=True``)."""
+        torch.save({
+            "format": FORMAT,
+            "config": dict(self.config),
+            "vegas_edges": self.vegas.edges.cpu(),
+            "flows": {k: v.cpu() for k, v in self.flows.state_dict().items()},
+            "cw_features": None if self.cw is None else self.cw.n_features,
+            "cw": None if self.cw is None else {k: v.cpu() for k, v in self.cw.state_dict().items()},
+            "active": self.active.cpu(),
+            "chan_mean": self.chan_mean.cpu(),
+            "chan_var": self.chan_var.cpu(),
+            "training_calls": self.training_calls,
+            "total_calls": self.total_calls,
+            "warmed": self.warmed,
+            "rng_state": self.gen.get_state().cpu(),
+            "rng_device": self.device.type,
+        }, path)
+
+    @classmethod
+    def load(cls, path, f: Callable, device: torch.device | str = "cpu", **overrides) -> "Integrator":
+        """Rebuild a saved integrator around the integrand ``f`` (``overrides``: e.g. ``progress``, ``backend``)."""
+        data = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise InputError(f"{path} is not a madnis_py integrator checkpoint")
+        cfg = dict(data["config"])
+        progress = overrides.pop("progress", None)
+        cfg.update(overrides)
+        dims, channels = cfg.pop("dims"), cfg.pop("channels")
+        obj = cls(f, dims, channels, device=device, progress=progress, **cfg)
+        obj.vegas.edges = data["vegas_edges"].to(obj.device, torch.float64)
+        obj.flows.load_state_dict(data["flows"])
+        if data["cw"] is not None:
+            gen = torch.Generator().manual_seed(obj.config["seed"] + 104729)
+            obj.cw = ChannelWeights(obj.k, data["cw_features"], obj.config["cw_hidden"], obj.config["cw_layers"],
+                                    gen).to(obj.device)
+            obj.cw.load_state_dict(data["cw"])
+        obj.active = data["active"].to(obj.device)
+        obj.chan_mean = data["chan_mean"].to(obj.device)
+        obj.chan_var = data["chan_var"].to(obj.device)
+        obj.training_calls = int(data["training_calls"])
+        obj.integrand.calls = int(data["total_calls"])
+        obj.warmed = bool(data["warmed"])
+        if data.get("rng_device") == obj.device.type:
+            obj.gen.set_state(data["rng_state"])
+        return obj
+
+    def __repr__(self) -> str:
+        return (f"Integrator(dims={self.dims}, channels={self.config['channels']}, active={int(self.active.sum())}, "
+                f"flow={self.config['flow']}, total_calls={self.total_calls})")

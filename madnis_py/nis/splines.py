@@ -1,0 +1,98 @@
+"""Monotone rational-quadratic splines on the unit interval (Durkan et al., arXiv:1906.04032).
+
+Each spline maps [0, 1] onto [0, 1] with ``K`` bins.  Its unconstrained parameters per
+element are ``K`` bin widths, ``K`` bin heights and ``K + 1`` knot derivatives (the two
+boundary derivatives included: on the unit cube the density at the faces must be learnable,
+unlike splines on [-B, B] with linear tails, whose boundary slope is pinned to 1).
+
+Parametrisation (chosen so that all-zero parameters give *exactly* the identity):
+
+    widths  = w_min + (1 - K w_min) softmax(w_raw)          → 1/K each at w_raw = 0
+    heights = h_min + (1 - K h_min) softmax(h_raw)
+    derivs  = d_min + (1 - d_min) softplus(d_raw) / log 2    → 1 at d_raw = 0
+
+With equal widths and heights and unit derivatives the rational-quadratic segment reduces to
+``y = y_k + h_k ξ = x`` and log|dy/dx| = 0.
+
+The spline arithmetic runs in float64 (inputs are float64 points that feed a float64
+integrand); the raw parameters may come from a float32 network and are cast here.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+MIN_BIN_WIDTH = 1e-3
+MIN_BIN_HEIGHT = 1e-3
+MIN_DERIVATIVE = 1e-3
+
+
+def params_per_dim(bins: int) -> int:
+    """Number of unconstrained parameters of one spline with ``bins`` bins."""
+    return 3 * bins + 1
+
+
+def _knots(raw: Tensor, bins: int, minimum: float) -> tuple[Tensor, Tensor]:
+    """Bin sizes ``[..., K]`` and knot positions ``[..., K+1]`` (first 0, last exactly 1).
+
+    The softmax runs in the network's dtype (the knots are parameters: any values give an
+    exact bijection); the cumulative sum and everything after it in float64.
+    """
+    e = torch.exp(raw - raw.detach().amax(dim=-1, keepdim=True))  # softmax; torch's is slow for short rows
+    sizes = (minimum + (1.0 - minimum * bins) * (e / e.sum(dim=-1, keepdim=True))).to(torch.float64)
+    knots = F.pad(torch.cumsum(sizes, dim=-1), (1, 0), value=0.0)
+    knots = torch.cat([knots[..., :-1], torch.ones_like(knots[..., -1:])], dim=-1)
+    return knots[..., 1:] - knots[..., :-1], knots
+
+
+def _unpack(params: Tensor, bins: int) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    w_raw, h_raw, d_raw = params[..., :bins], params[..., bins:2 * bins], params[..., 2 * bins:].to(torch.float64)
+    widths, xk = _knots(w_raw, bins, MIN_BIN_WIDTH)
+    heights, yk = _knots(h_raw, bins, MIN_BIN_HEIGHT)
+    derivs = MIN_DERIVATIVE + (1.0 - MIN_DERIVATIVE) * F.softplus(d_raw) / math.log(2.0)
+    return widths, xk, heights, yk, derivs
+
+
+def _gather(t: Tensor, idx: Tensor) -> Tensor:
+    return torch.gather(t, -1, idx[..., None])[..., 0]
+
+
+def rq_spline(x: Tensor, params: Tensor, inverse: bool = False) -> tuple[Tensor, Tensor]:
+    """Apply the spline elementwise.
+
+    ``x``: float64 ``[..., D]`` in [0, 1]; ``params``: ``[..., D, 3K+1]`` unconstrained.
+    Returns ``(y, log|dy/dx|)`` elementwise (for ``inverse=True``: ``x = S⁻¹(y)`` and
+    ``log|dS⁻¹/dy|``, i.e. minus the forward log-derivative at the preimage).
+    """
+    bins = (params.shape[-1] - 1) // 3
+    widths, xk, heights, yk, derivs = _unpack(params, bins)
+    x = x.clamp(0.0, 1.0)
+    knots_in = yk if inverse else xk
+    # bin index: number of interior knots ≤ x  (0 … K-1)
+    idx = (x[..., None] >= knots_in[..., 1:bins]).sum(dim=-1)
+    x_lo, w = _gather(xk, idx), _gather(widths, idx)
+    y_lo, h = _gather(yk, idx), _gather(heights, idx)
+    d0, d1 = _gather(derivs, idx), _gather(derivs, idx + 1)
+    s = h / w
+    if not inverse:
+        xi = ((x - x_lo) / w).clamp(0.0, 1.0)
+        om = xi * (1.0 - xi)
+        den = s + (d0 + d1 - 2.0 * s) * om
+        y = y_lo + h * (s * xi * xi + d0 * om) / den
+        dydx = s * s * (d1 * xi * xi + 2.0 * s * om + d0 * (1.0 - xi) ** 2) / (den * den)
+        return y.clamp(0.0, 1.0), torch.log(dydx)
+    dy = x - y_lo  # here x is the spline output y
+    c2 = d0 + d1 - 2.0 * s
+    a = h * (s - d0) + dy * c2
+    b = h * d0 - dy * c2
+    c = -s * dy
+    disc = (b * b - 4.0 * a * c).clamp_min(0.0)
+    xi = ((2.0 * c) / (-b - torch.sqrt(disc))).clamp(0.0, 1.0)
+    om = xi * (1.0 - xi)
+    den = s + c2 * om
+    dydx = s * s * (d1 * xi * xi + 2.0 * s * om + d0 * (1.0 - xi) ** 2) / (den * den)
+    out = (x_lo + xi * w).clamp(0.0, 1.0)
+    return out, -torch.log(dydx)

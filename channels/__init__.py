@@ -12,8 +12,9 @@ from .mapping import Chain, Mapping
 from .rambo import Rambo
 from .tchannel import TChannel
 from .two_body import TwoBody
+from .vegas_grid import VegasMap
 
 __all__ = [
     "BreitWigner", "Chain", "Collision", "InvariantSampler", "Luminosity", "Mapping", "PhaseSpaceError",
-    "PowerLaw", "Rambo", "TChannel", "TwoBody", "Uniform", "kinematics", "sampler_for",
+    "PowerLaw", "Rambo", "TChannel", "TwoBody", "Uniform", "VegasMap", "kinematics", "sampler_for",
 ]

@@ -9,7 +9,7 @@ from .integrand import IntegrandError
 from .integrator import Integrator, TrainingHistory, WeightedSample
 from .losses import kl_loss, stratified_variance_loss, variance_loss
 from .result import NISResult, reference_weight, unweighting_efficiencies
-from .vegas_map import VegasMap
+from channels.vegas_grid import VegasMap
 
 __all__ = [
     "ChannelFlows", "ChannelWeights", "IntegrandError", "Integrator", "NISResult", "SampleBuffer", "SplineFlow",

@@ -70,7 +70,7 @@ from .flows import ChannelFlows
 from .integrand import Evaluation, Integrand
 from .losses import LOSSES
 from .result import NISResult, unweighting_efficiencies
-from .vegas_map import VegasMap
+from channels.vegas_grid import VegasMap
 
 FORMAT = "madnis_py.nis.Integrator/1"
 

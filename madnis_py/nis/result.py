@@ -14,39 +14,9 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-import torch
-from torch import Tensor
 
-PARTIAL_TOLERANCE = 1e-3
-
-
-def reference_weight(w: Tensor, tolerance: float = PARTIAL_TOLERANCE) -> float:
-    """Smallest w_ref with Σ max(|w| − w_ref, 0) ≤ tolerance Σ|w| (exact, piecewise-linear solve)."""
-    a = torch.sort(w.abs().to(torch.float64), descending=True).values
-    total = float(a.sum())
-    if a.numel() == 0 or total == 0.0:
-        return 0.0
-    budget = tolerance * total
-    csum = torch.cumsum(a, 0)
-    k = torch.arange(1, a.numel() + 1, device=a.device, dtype=torch.float64)
-    # excess if w_ref = a_j (j-th largest, 0-based): Σ_{i<j}(a_i − a_j) = csum_{j-1} − j a_j
-    excess = torch.cat([a.new_zeros(1), csum[:-1]]) - (k - 1) * a
-    j = int(torch.searchsorted(excess, torch.tensor([budget], dtype=torch.float64, device=a.device), right=True)) - 1
-    # on [a_{j+1}, a_j] the excess is csum_j − (j+1) w_ref: solve for = budget, stay in the segment
-    w_ref = (float(csum[j]) - budget) / (j + 1)
-    lower = float(a[j + 1]) if j + 1 < a.numel() else 0.0
-    return max(min(w_ref, float(a[j])), lower)
-
-
-def unweighting_efficiencies(w: Tensor, tolerance: float = PARTIAL_TOLERANCE) -> tuple[float, float, float]:
-    """(strict ε, partial ε, w_ref) of a weight sample; zeros count as events (they are rejected)."""
-    a = w.abs().to(torch.float64)
-    if a.numel() == 0 or float(a.max()) == 0.0:
-        return 0.0, 0.0, 0.0
-    strict = float(a.mean() / a.max())
-    w_ref = reference_weight(a, tolerance)
-    partial = float(torch.minimum(a, torch.tensor(w_ref, dtype=a.dtype, device=a.device)).mean() / w_ref)
-    return strict, partial, w_ref
+# one implementation, shared with the VEGAS baselines: madnis_py.unweighting (re-exported here)
+from ..unweighting import PARTIAL_TOLERANCE, reference_weight, unweighting_efficiencies  # noqa: E402,F401
 
 
 @dataclass

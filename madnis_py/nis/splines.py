@@ -12,7 +12,8 @@ Parametrisation (chosen so that all-zero parameters give *exactly* the identity)
     derivs  = d_min + (1 - d_min) softplus(d_raw) / log 2    → 1 at d_raw = 0
 
 With equal widths and heights and unit derivatives the rational-quadratic segment reduces to
-``y = y_k + h_k ξ = x`` and log|dy/dx| = 0.
+``y = y_k + h_k ξ = x`` and log|dy/dx| = 0; the formulas are arranged as ``y = x + (terms that
+vanish there)`` so that the identity holds bit for bit, not just to rounding.
 
 The spline arithmetic runs in float64 (inputs are float64 points that feed a float64
 integrand); the raw parameters may come from a float32 network and are cast here.
@@ -52,7 +53,8 @@ def _unpack(params: Tensor, bins: int) -> tuple[Tensor, Tensor, Tensor, Tensor, 
     w_raw, h_raw, d_raw = params[..., :bins], params[..., bins:2 * bins], params[..., 2 * bins:].to(torch.float64)
     widths, xk = _knots(w_raw, bins, MIN_BIN_WIDTH)
     heights, yk = _knots(h_raw, bins, MIN_BIN_HEIGHT)
-    derivs = MIN_DERIVATIVE + (1.0 - MIN_DERIVATIVE) * F.softplus(d_raw) / math.log(2.0)
+    # = MIN_DERIVATIVE + (1 - MIN_DERIVATIVE) softplus(d)/ln 2, written so that d = 0 gives exactly 1
+    derivs = 1.0 + (1.0 - MIN_DERIVATIVE) * (F.softplus(d_raw) / math.log(2.0) - 1.0)
     return widths, xk, heights, yk, derivs
 
 
@@ -77,15 +79,17 @@ def rq_spline(x: Tensor, params: Tensor, inverse: bool = False) -> tuple[Tensor,
     y_lo, h = _gather(yk, idx), _gather(heights, idx)
     d0, d1 = _gather(derivs, idx), _gather(derivs, idx + 1)
     s = h / w
+    c2 = d0 + d1 - 2.0 * s
     if not inverse:
         xi = ((x - x_lo) / w).clamp(0.0, 1.0)
         om = xi * (1.0 - xi)
-        den = s + (d0 + d1 - 2.0 * s) * om
-        y = y_lo + h * (s * xi * xi + d0 * om) / den
-        dydx = s * s * (d1 * xi * xi + 2.0 * s * om + d0 * (1.0 - xi) ** 2) / (den * den)
+        den = s + c2 * om
+        # y = y_lo + h (s ξ² + d0 ξ(1-ξ)) / den, written as x + (terms that vanish for the identity spline)
+        # so that all-zero parameters give y == x bit for bit (warm start reproduces the VEGAS map exactly)
+        y = x + (y_lo - x_lo) + (h - w) * xi + h * om * ((d0 - s) - c2 * xi) / den
+        dydx = s * s * (s + (d1 - s) * xi * xi + (d0 - s) * (1.0 - xi) ** 2) / (den * den)
         return y.clamp(0.0, 1.0), torch.log(dydx)
     dy = x - y_lo  # here x is the spline output y
-    c2 = d0 + d1 - 2.0 * s
     a = h * (s - d0) + dy * c2
     b = h * d0 - dy * c2
     c = -s * dy
@@ -93,6 +97,7 @@ def rq_spline(x: Tensor, params: Tensor, inverse: bool = False) -> tuple[Tensor,
     xi = ((2.0 * c) / (-b - torch.sqrt(disc))).clamp(0.0, 1.0)
     om = xi * (1.0 - xi)
     den = s + c2 * om
-    dydx = s * s * (d1 * xi * xi + 2.0 * s * om + d0 * (1.0 - xi) ** 2) / (den * den)
-    out = (x_lo + xi * w).clamp(0.0, 1.0)
-    return out, -torch.log(dydx)
+    dydx = s * s * (s + (d1 - s) * xi * xi + (d0 - s) * (1.0 - xi) ** 2) / (den * den)
+    # x = x_lo + w ξ, written (like the forward pass) as y + terms that vanish for the identity spline
+    out = x + (x_lo - y_lo) + (w - h) * xi - h * om * ((d0 - s) - c2 * xi) / den
+    return out.clamp(0.0, 1.0), -torch.log(dydx)

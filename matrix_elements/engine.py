@@ -123,6 +123,9 @@ class EngineMatrixElement(MatrixElement):
         self._ds = diagrams
         n = len(pdgs)
         self.n_diagrams = diagrams.n_diagrams
+        #: MadGraph's WEIGHTED order (QCD + 2·QED, amplitude level) of the lowest-order diagrams
+        #: kept; a multiprocess without explicit orders keeps only the subprocesses at its minimum
+        self.weighted_order = min(qcd + 2 * qed for qcd, qed in diagrams.diagram_orders)
         self._hels = [_helicities(p, m) for p, m in zip(self.pdgs, self.masses)]
         # --- averaging and symmetry factors ---------------------------------------------------
         avg = 1.0

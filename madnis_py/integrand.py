@@ -57,6 +57,28 @@ class WeightedBatch:
     n_passed: int = 0
 
 
+@dataclass
+class Kinematics:
+    """Per-point quantities shared by all groups (from :meth:`CollisionIntegrand.kinematics`).
+
+    ``flux_jac`` = GeV²→pb / (2ŝ) · 1/q (0 where not finite); ``a_s`` is None when |M|² keeps its
+    reference α_s; ``f1``/``f2`` are f(x)/… PDF columns ``[n, 13]`` (None for lepton beams).
+    """
+
+    p: Tensor
+    x1: Tensor
+    x2: Tensor
+    shat: Tensor
+    mu_r: Tensor
+    mu_f: Tensor
+    a_s: Tensor | None
+    alpha_s_out: Tensor
+    f1: Tensor | None
+    f2: Tensor | None
+    flux_jac: Tensor
+    valid: Tensor
+
+
 def pdf_index(pdg: int, beam_pdg: int) -> int:
     """Column of ``xfxQ2_all`` ([-6..6], gluon at 6) for parton ``pdg`` in beam ``beam_pdg`` (p~ = conjugated)."""
     f = 0 if pdg == 21 else pdg
@@ -125,11 +147,9 @@ class CollisionIntegrand:
     def n_groups(self) -> int:
         return len(self.terms)
 
-    def events(self, u: Tensor) -> WeightedBatch:
-        """Weights (pb) and lab-frame events for points ``u [n, dims]`` in the unit hypercube."""
-        u = u.to(device=self.device, dtype=torch.float64)
-        n = u.shape[0]
-        p, log_q = self.phase_space.forward(u)
+    def kinematics(self, p: Tensor, log_q: Tensor) -> Kinematics:
+        """Everything per point that all groups share: x1, x2, ŝ, scales, α_s, PDFs, flux × 1/q."""
+        n = p.shape[0]
         x1 = p[:, 0, 0] * (2.0 / self.sqrt_s)
         x2 = p[:, 1, 0] * (2.0 / self.sqrt_s)
         shat = x1 * x2 * self.sqrt_s**2
@@ -139,56 +159,86 @@ class CollisionIntegrand:
         mu_f = scale_values(self.mu_f_choice, p_out, shat)
         if self.alpha_s is None:
             a_s = None
-            a_s_out = torch.full((n,), float("nan"), dtype=torch.float64, device=u.device)
+            a_s_out = torch.full((n,), float("nan"), dtype=torch.float64, device=p.device)
         elif isinstance(self.alpha_s, (int, float)):
-            a_s = torch.full((n,), float(self.alpha_s), dtype=torch.float64, device=u.device)
+            a_s = torch.full((n,), float(self.alpha_s), dtype=torch.float64, device=p.device)
             a_s_out = a_s
         else:
             a_s = self.alpha_s(mu_r**2)
             a_s_out = a_s
+        f1 = f2 = None
         if self.hadronic:
             f1 = self.pdf.xfxQ2_all(x1, mu_f**2) / x1[:, None]
             f2 = self.pdf.xfxQ2_all(x2, mu_f**2) / x2[:, None]
         flux_jac = GEV2_TO_PB / (2 * shat) * torch.exp(-log_q)
         flux_jac = torch.where(torch.isfinite(flux_jac), flux_jac, torch.zeros_like(flux_jac))
+        return Kinematics(p, x1, x2, shat, mu_r, mu_f, a_s, a_s_out, f1, f2, flux_jac, valid)
+
+    def term_weight(self, term: GroupTerm, kin: Kinematics, keep: Tensor, mirror: bool | None = None,
+                    amplitudes: bool = False) -> tuple[Tensor, Tensor | None, int]:
+        """Σ_members PDFs × |M|² of one group at the points ``keep`` (bool ``[n]``), without flux and 1/q.
+
+        ``mirror``: only the direct (False) or mirror (True) members, or both (None).  With
+        ``amplitudes`` (one orientation only) also the per-diagram |A_d|² ``[n_keep, n_diagrams]`` of
+        the |M|² evaluation (momenta in the ME's leg order).  Returns (weight, amp2, n_nonfinite).
+        """
+        pk = kin.p[keep]
+        nk = pk.shape[0]
+        dev = pk.device
+        w = torch.zeros(nk, dtype=torch.float64, device=dev)
+        amp2 = None
+        n_nonfinite = 0
+        a_k = None if kin.a_s is None else kin.a_s[keep]
+        for members, swap in ((term.direct, False), (term.mirror, True)):
+            if not members or (mirror is not None and swap != mirror):
+                continue
+            if self.hadronic:
+                i1 = torch.tensor([m[0] for m in members], device=dev)
+                i2 = torch.tensor([m[1] for m in members], device=dev)
+                lumi = (kin.f1[keep][:, i1] * kin.f2[keep][:, i2]).sum(dim=1)
+            else:
+                lumi = torch.ones(nk, dtype=torch.float64, device=dev)
+            pin = pk[:, [1, 0] + list(range(2, pk.shape[1]))] if swap else pk
+            if amplitudes:
+                me, amp2 = term.me.evaluate_with_amplitudes2(pin, a_k)
+            else:
+                me = term.me(pin, a_k)
+            bad = ~torch.isfinite(me)
+            if bool(bad.any()):
+                n_nonfinite += int(bad.sum())
+                me = torch.where(bad, torch.zeros_like(me), me)
+                if amp2 is not None:
+                    amp2 = torch.where(bad[:, None], torch.zeros_like(amp2), amp2)
+            w = w + lumi * me
+        return w, amp2, n_nonfinite
+
+    def events(self, u: Tensor) -> WeightedBatch:
+        """Weights (pb) and lab-frame events for points ``u [n, dims]`` in the unit hypercube."""
+        u = u.to(device=self.device, dtype=torch.float64)
+        n = u.shape[0]
+        p, log_q = self.phase_space.forward(u)
+        kin = self.kinematics(p, log_q)
+        p_out = p[:, 2:]
         group_w = torch.zeros(n, self.n_groups, dtype=torch.float64, device=u.device)
         n_nonfinite = 0
         any_pass = torch.zeros(n, dtype=torch.bool, device=u.device)
-        p_swapped = None
         for gi, term in enumerate(self.terms):
-            keep = valid & term.cuts.passes(p_out)
+            keep = kin.valid & term.cuts.passes(p_out)
             any_pass |= keep
             if not bool(keep.any()):
                 continue
-            pk = p[keep]
-            w = torch.zeros(int(keep.sum()), dtype=torch.float64, device=u.device)
-            a_k = None if a_s is None else a_s[keep]
-            for members, swap in ((term.direct, False), (term.mirror, True)):
-                if not members:
-                    continue
-                if self.hadronic:
-                    i1 = torch.tensor([m[0] for m in members], device=u.device)
-                    i2 = torch.tensor([m[1] for m in members], device=u.device)
-                    lumi = (f1[keep][:, i1] * f2[keep][:, i2]).sum(dim=1)
-                else:
-                    lumi = torch.ones(pk.shape[0], dtype=torch.float64, device=u.device)
-                pin = pk[:, [1, 0] + list(range(2, pk.shape[1]))] if swap else pk
-                me = term.me(pin, a_k)
-                bad = ~torch.isfinite(me)
-                if bool(bad.any()):
-                    n_nonfinite += int(bad.sum())
-                    me = torch.where(bad, torch.zeros_like(me), me)
-                w = w + lumi * me
-            group_w[keep, gi] = w * flux_jac[keep]
+            w, _, bad = self.term_weight(term, kin, keep)
+            n_nonfinite += bad
+            group_w[keep, gi] = w * kin.flux_jac[keep]
         return WeightedBatch(
             momenta=p,
             weight=group_w.sum(dim=1),
             group_weights=group_w,
-            x1=x1,
-            x2=x2,
-            mu_r=mu_r,
-            mu_f=mu_f,
-            alpha_s=a_s_out,
+            x1=kin.x1,
+            x2=kin.x2,
+            mu_r=kin.mu_r,
+            mu_f=kin.mu_f,
+            alpha_s=kin.alpha_s_out,
             n_nonfinite=n_nonfinite,
             n_passed=int(any_pass.sum()),
         )

@@ -44,6 +44,9 @@ MadGraph standalone is 1e-13 relative or better (e+ e- > mu+ mu-: 2e-15; g g > t
 Momenta need not be exactly on shell: wavefunctions use the given components (massless spinors
 use E ± p_z as HELAS does) and |M|² changes smoothly, by about the relative off-shellness (inputs
 on shell to 1e-9 give |M|² to ~1e-9); massless momenta exactly along ±z give no NaN.
+Neither the mass shells nor momentum conservation are checked on this hot path (non-conserving
+input is evaluated as given: finite, but meaningless); :func:`~matrix_elements.base.check_physical_momenta`,
+which ``madnis matrix-element`` applies, rejects both with one line beyond 1e-6·E.
 """
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ import torch
 from channels.rambo import Rambo
 from matrix_elements.engine import build_matrix_element
 from matrix_elements.model import SMParameters
+from matrix_elements.process import check_process, group_subprocesses, parse_process
 
 PARAMS = SMParameters()
 NO_WIDTH = SMParameters.from_card({"WT": 0, "WW": 0, "WZ": 0, "WH": 0})
@@ -153,27 +154,36 @@ def test_fixed_width_breaks_ward_identity_only_at_order_width():
     assert bool((rel > 1e-12).all()) and bool((rel < (PARAMS.WT / PARAMS.MT) ** 2 * 10).all())
 
 
-PP_TTJJ = [
-    (21, 21, 6, -6, 21, 21), (21, 2, 6, -6, 21, 2), (2, 21, 6, -6, 2, 21), (21, -2, 6, -6, 21, -2),
-    (2, -2, 6, -6, 2, -2), (2, 2, 6, -6, 2, 2), (-2, -2, 6, -6, -2, -2), (2, -2, 6, -6, 21, 21),
-    (21, 21, 6, -6, 2, -2), (2, 1, 6, -6, 2, 1), (2, -1, 6, -6, 2, -1), (-1, 2, 6, -6, -1, 2),
-    (2, -2, 6, -6, 1, -1), (4, -4, 6, -6, 2, -2), (3, 21, 6, -6, 3, 21),
-]
+# every subprocess group that p p > t t~ j j expands into (41 groups, 141 subprocesses)
+PP_TTJJ = group_subprocesses(check_process(parse_process("p p > t t~ j j")))
 
 
-@pytest.mark.parametrize("pdgs", PP_TTJJ)
-def test_no_nan_pp_ttjj_subprocesses(pdgs):
+def test_pp_ttjj_expansion_is_complete():
+    assert len(PP_TTJJ) == 41 and sum(len(g.members) for g in PP_TTJJ) == 141
+
+
+@pytest.mark.parametrize("group", PP_TTJJ, ids=[g.name for g in PP_TTJJ])
+def test_no_nan_pp_ttjj_subprocesses(group):
+    """Every subprocess of p p > t t~ j j has tree diagrams and a finite, positive |M|², also with a
+    final-state parton exactly along the beam axis; each group member (generation relabelling,
+    beam mirror) equals the group's representative at the correspondingly ordered momenta."""
+    pdgs = group.representative.pdgs
     me = build_matrix_element(pdgs, PARAMS)
-    p = momenta(pdgs, sqrt_s=2000.0, n=6, seed=11)
+    p = momenta(pdgs, sqrt_s=2000.0, n=4, seed=11)
     # also final-state partons exactly along the beam axis (pT = 0)
     e = p[:, 4, 0].clone()
     p2 = p.clone()
     p2[:, 4] = torch.stack([e, 0 * e, 0 * e, -e], dim=-1)
     p2[:, 5, 1:] = -(p2[:, 2, 1:] + p2[:, 3, 1:] + p2[:, 4, 1:])
     p2[:, 5, 0] = p2[:, 5, 1:].norm(dim=-1)
+    ref = me(p)
     for q in (p, p2):
         v = me(q)
-        assert bool(torch.isfinite(v).all()) and bool((v >= 0).all())
+        assert bool(torch.isfinite(v).all()) and bool((v > 0).all())
+    for m in group.members:
+        q = p[:, [1, 0, 2, 3, 4, 5]] if m.mirror else p
+        assert torch.allclose(build_matrix_element(m.subprocess.pdgs, PARAMS)(q), ref, rtol=1e-12, atol=0), \
+            m.subprocess.name
 
 
 def test_no_nan_two_to_five():

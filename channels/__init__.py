@@ -5,6 +5,7 @@ No neural networks here.  Every block follows the :class:`Mapping` protocol
 additionally take the total momentum (or √ŝ) they are conditioned on.
 """
 from . import kinematics
+from .channel import PhaseSpaceChannel, build_channels, propagator_prior
 from .invariants import BreitWigner, InvariantSampler, PowerLaw, Uniform, sampler_for
 from .kinematics import PhaseSpaceError
 from .luminosity import Collision, Luminosity
@@ -15,6 +16,7 @@ from .two_body import TwoBody
 from .vegas_grid import VegasMap
 
 __all__ = [
-    "BreitWigner", "Chain", "Collision", "InvariantSampler", "Luminosity", "Mapping", "PhaseSpaceError",
-    "PowerLaw", "Rambo", "TChannel", "TwoBody", "Uniform", "VegasMap", "kinematics", "sampler_for",
+    "BreitWigner", "Chain", "Collision", "InvariantSampler", "Luminosity", "Mapping", "PhaseSpaceChannel", "PhaseSpaceError",
+    "PowerLaw", "Rambo", "TChannel", "TwoBody", "Uniform", "VegasMap", "build_channels", "kinematics", "propagator_prior",
+    "sampler_for",
 ]

@@ -1,0 +1,575 @@
+"""Analytic MadGraph-style phase-space channels, one per Feynman-diagram topology.
+
+A :class:`PhaseSpaceChannel` maps the unit hypercube to lab-frame momenta of a 2 → n process
+following the propagator tree of one diagram (:class:`matrix_elements.topology.Topology`), so that
+its density has the diagram's peaks:
+
+* **Tree.** The diagram is turned into a *binary* tree over the final-state legs. Its root is the
+  whole final state (invariant mass² ŝ). Without t-channel propagators the root is the top
+  s-channel propagator (or, for a contact vertex, a pseudo-node holding the vertex's objects).
+  With t-channel propagators the root starts the *t-spine*: the objects k₁ … k_N emitted along the
+  ``t_chain`` (external legs or s-channel clusters; several objects of one 4-point vertex are
+  grouped into a pseudo-cluster) are split off one at a time, root → (k₁, X₁), X₁ → (k₂, X₂), …,
+  X_{N−2} → (k_{N−1}, k_N), where X_i holds k_{i+1} … k_N. Nodes with three or more daughters
+  (4-point vertices) are split the same way into pseudo-nodes. Every internal node has two
+  daughters; with n final-state legs there are n − 2 internal non-root nodes.
+* **Invariants** (n − 2 numbers). The mass² of every internal non-root node is drawn bottom-up
+  (daughters before mothers) by an :class:`~channels.invariants.InvariantSampler`: s-channel
+  propagators with :func:`~channels.invariants.sampler_for` (Breit–Wigner if the line has mass and
+  width, else 1/s^ν, ν = 0.8 by default), pseudo-nodes and spine nodes X_i uniformly. Limits:
+  lower √s = max(Σ masses of the (already drawn) daughters, ``invariant_min(legs)``), upper
+  √s = √ŝ − Σ current masses of the siblings of every node on the path to the root, where the
+  current mass of a node not yet drawn is max(Σ current masses of its daughters,
+  ``invariant_min``). These limits contain every physical configuration and are never empty
+  (each step keeps Σ masses of the root's daughters ≤ √ŝ), so the map is a bijection onto the
+  phase space above the ``invariant_min`` bounds.
+* **Angles** (2 numbers per internal node, top-down). A spine node is a 2 → 2 t-channel step
+  p_a + p_b → k_i + X_i with p_b = leg 1 and p_a = leg 0 minus the objects already emitted, drawing
+  t_i = (p_a − k_i)², the i-th t-channel propagator's virtuality, ∝ 1/(M² − t)^ν (as
+  :class:`~channels.tchannel.TChannel`, with the propagator mass M); every other node decays
+  isotropically in its rest frame (as :func:`~channels.two_body.decay`).
+* **Luminosity** (hadronic only, 2 numbers): (τ, y) as :class:`~channels.luminosity.Luminosity`,
+  with ŝ drawn by the top s-channel propagator's sampler when the diagram has one (e.g. a
+  Breit–Wigner for the Z in Drell–Yan), else ∝ 1/ŝ (1/ŝ^ν when the lower limit is 0), on
+  [max(τ_min S, (minimal root mass)²), S].
+
+By dΦ_n(P) = dΦ₂(P; K, P−K) dM_K²/(2π) dΦ(K) dΦ(P−K) the density w.r.t. dx1 dx2 dΦ_n (hadronic) or
+dΦ_n (fixed energy), dΦ_n with its (2π) factors, is the product of the sampler densities times
+2π per invariant, of 8πs/λ^{1/2}(s, s1, s2) per decay and of q_t 8πλ^{1/2}(s, p_a², p_b²) per
+t-channel step, and of the luminosity density. ``u`` columns: [x-lumi (2)] [invariants in
+sampling order] [angle pairs, top-down]. ``inverse`` recomputes everything from the momenta.
+
+Points at a numerical edge (e.g. an invariant exactly at a threshold) get log_q = −inf and, so
+that downstream code never sees NaN, a fixed valid final state (RAMBO at u = ½).
+
+:func:`build_channels` groups diagrams with the same propagator structure into one channel and,
+optionally, folds channels that are images of each other under permutations of identical
+final-state particles into one with ``multiplicity`` = orbit size (MadGraph's symmetry factor).
+:func:`propagator_prior` is the cheap prior α_c ∝ Σ_{d∈c} Π_props 1/((p² − M²)² + M²Γ²).
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import torch
+from torch import Tensor
+
+from .invariants import BreitWigner, InvariantSampler, PowerLaw, Uniform, sampler_for
+from .kinematics import (PhaseSpaceError, angles, boost_from_rest, boost_to_rest, from_angles, kallen, msq,
+                         rotate, rotation_to)
+from .luminosity import Luminosity, parton_momenta
+from .mapping import Mapping
+from .rambo import Rambo
+from .tchannel import t_range
+
+LOG_2PI = math.log(2.0 * math.pi)
+LOG_8PI = math.log(8.0 * math.pi)
+
+
+# ------------------------------------------------------------------------------------------------
+# the binary tree of one topology
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class _Node:
+    """One node of the binary phase-space tree (leaf = external final-state leg)."""
+
+    legs: frozenset[int]
+    kind: str                                   # 'leaf', 'prop' (s-channel propagator), 'pseudo', 'spine', 'root'
+    children: tuple[int, int] | None = None     # node indices (first child = emitted object on the spine)
+    mass: float = 0.0                           # leaf mass (GeV)
+    sampler: InvariantSampler | None = None     # internal non-root nodes
+    imin: float = 0.0                           # lower bound on the invariant mass from cuts / masses (GeV)
+    t_mass: float = 0.0                         # spine nodes: mass of the t-channel propagator drawn here
+    parent: int = -1
+
+
+class _Tree:
+    """Binary phase-space tree of a topology; see the module docstring."""
+
+    def __init__(self, topology, nu: float, invariant_min: Callable[[frozenset[int]], float] | None):
+        self.topology = topology
+        self.nodes: list[_Node] = []
+        n_in = topology.n_in
+        masses = [m for _, m in topology.externals]
+        self.final = frozenset(range(n_in, len(masses)))
+        self._imin = invariant_min
+        leaf_of = {}
+        for k in sorted(self.final):
+            leaf_of[k] = self._add(_Node(frozenset([k]), "leaf", mass=float(masses[k]), imin=float(masses[k])))
+        s_props = topology.s_channel
+        prop_node: dict[int, int] = {}
+
+        def obj(code: int) -> int:
+            return leaf_of[code] if code >= 0 else prop_node[-code - 1]
+
+        for k, prop in enumerate(s_props):  # bottom-up in the topology
+            kids = [obj(c) for c in prop.daughters]
+            prop_node[k] = self._group(kids, "prop", sampler_for(prop.mass, prop.width, nu))
+        chain = [[obj(c) for c in vertex] for vertex in topology.t_chain]
+        objects = [v[0] if len(v) == 1 else self._group(v, "pseudo", Uniform()) for v in chain]
+        self.top_prop = None
+        self.spine = len(objects) > 1
+        if not self.spine:  # pure s-channel (or contact) tree
+            self.root = objects[0]
+            node = self.nodes[self.root]
+            if node.legs != self.final or node.kind == "leaf":
+                raise PhaseSpaceError(f"topology of diagram {topology.diagram} does not cover the final state")
+            if node.kind == "prop":
+                self.top_prop = next(p for p in s_props if frozenset(p.legs) == self.final)
+        else:  # t-spine
+            t_props = topology.t_channel
+            if len(t_props) != len(objects) - 1:
+                raise PhaseSpaceError(f"diagram {topology.diagram}: t_chain does not match its t-channel propagators")
+            nxt = objects[-1]
+            for i in range(len(objects) - 2, -1, -1):
+                nxt = self._join(objects[i], nxt, "spine", Uniform())
+                self.nodes[nxt].t_mass = float(t_props[i].mass)
+            self.root = nxt
+            # sanity: the spine node emitting k_i draws t of the propagator with legs {0} ∪ legs(k_1..k_i)
+            acc = {0}
+            node = self.root
+            for i, prop in enumerate(t_props):
+                acc |= self.nodes[self.nodes[node].children[0]].legs
+                if frozenset(prop.legs) != frozenset(acc):
+                    raise PhaseSpaceError(f"diagram {topology.diagram}: t-channel legs {prop.legs} do not match t_chain")
+                node = self.nodes[node].children[1]
+        root = self.nodes[self.root]
+        root.kind, root.sampler = "root", None
+        # lower bounds from masses and cuts (recursive), orders
+        for node in self.nodes:  # children are created before parents
+            if node.children is not None:
+                a, b = (self.nodes[c] for c in node.children)
+                node.imin = max(a.imin + b.imin, self._cut(node.legs))
+        self.sample_order = [i for i, nd in enumerate(self.nodes) if nd.kind not in ("leaf", "root")]
+        self.split_order = []
+        stack = [self.root]
+        while stack:  # top-down (parents before children)
+            i = stack.pop(0)
+            if self.nodes[i].children is not None:
+                self.split_order.append(i)
+                stack.extend(self.nodes[i].children)
+        # siblings of every node on its path to the root
+        self.path_siblings: dict[int, list[int]] = {}
+        for i in self.sample_order:
+            sib, j = [], i
+            while self.nodes[j].parent >= 0:
+                par = self.nodes[self.nodes[j].parent]
+                sib.append(par.children[1] if par.children[0] == j else par.children[0])
+                j = self.nodes[j].parent
+            self.path_siblings[i] = sib
+
+    def _cut(self, legs: frozenset[int]) -> float:
+        if self._imin is None or len(legs) < 2:
+            return 0.0
+        return max(0.0, float(self._imin(frozenset(legs))))
+
+    def _add(self, node: _Node) -> int:
+        self.nodes.append(node)
+        return len(self.nodes) - 1
+
+    def _join(self, a: int, b: int, kind: str, sampler: InvariantSampler) -> int:
+        i = self._add(_Node(self.nodes[a].legs | self.nodes[b].legs, kind, (a, b), sampler=sampler))
+        self.nodes[a].parent = self.nodes[b].parent = i
+        return i
+
+    def _group(self, kids: list[int], kind: str, sampler: InvariantSampler) -> int:
+        """A node over ``kids``; three or more are split as kid₀ + (kid₁ + (…)) with pseudo-nodes."""
+        if len(kids) < 2:
+            raise PhaseSpaceError("a propagator with fewer than two decay products")
+        rest = kids[-1]
+        for k in range(len(kids) - 2, 0, -1):
+            rest = self._join(kids[k], rest, "pseudo", Uniform())
+        return self._join(kids[0], rest, kind, sampler)
+
+
+# ------------------------------------------------------------------------------------------------
+# non-raising 2-body building blocks (a bad event is flagged instead of failing the batch)
+# ------------------------------------------------------------------------------------------------
+def _decay(u: Tensor, p: Tensor, s: Tensor, s1: Tensor, s2: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Isotropic P → p1 p2 (angles of p1 in the P rest frame); ``(p1, p2, log q, ok)``."""
+    lam = kallen(s, s1, s2)
+    ok = (lam > 0) & (s > 0)
+    root_s = s.clamp_min(1e-300).sqrt()
+    pabs = lam.clamp_min(0.0).sqrt() / (2.0 * root_s)
+    e1 = (s + s1 - s2) / (2.0 * root_s)
+    p1 = boost_from_rest(from_angles(e1, pabs, 2.0 * u[:, 0] - 1.0, 2.0 * math.pi * u[:, 1]), p, root_s)
+    log_q = LOG_8PI + torch.log(s) - 0.5 * torch.log(lam)
+    return p1, p - p1, log_q, ok
+
+
+def _decay_inverse(p1: Tensor, p: Tensor, s: Tensor, s1: Tensor, s2: Tensor) -> tuple[Tensor, Tensor]:
+    cos_theta, phi = angles(boost_to_rest(p1, p, s.clamp_min(1e-300).sqrt()))
+    u = torch.stack([(cos_theta + 1.0) / 2.0, phi / (2.0 * math.pi)], dim=-1)
+    return u, LOG_8PI + torch.log(s) - 0.5 * torch.log(kallen(s, s1, s2))
+
+
+def _t_frame(pa: Tensor, pb: Tensor, s: Tensor, s1: Tensor, s2: Tensor, m2: float):
+    q = pa + pb
+    root_s = s.clamp_min(1e-300).sqrt()
+    ma2, mb2 = msq(pa), msq(pb)
+    lam_12 = kallen(s, s1, s2)
+    ok = (s > 0) & (lam_12 > 0)
+    r = rotation_to(boost_to_rest(pa, q, root_s)[..., 1:])
+    t_lo, t_hi, a, b = t_range(s, ma2, mb2, s1, s2)
+    log_jac = LOG_8PI + 0.5 * torch.log(kallen(s, ma2, mb2))
+    c = t_hi.clamp_min(m2)
+    return q, root_s, r, c - t_hi, c - t_lo, a, b, c, log_jac, lam_12, ok
+
+
+def _t_split(u: Tensor, pa: Tensor, pb: Tensor, s: Tensor, s1: Tensor, s2: Tensor, m2: float,
+             sampler: InvariantSampler) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """p_a + p_b → k1 + k2 drawing y = c − t, t = (p_a − k1)²; as :class:`channels.tchannel.TChannel`."""
+    q, root_s, r, y_lo, y_hi, a, b, c, log_jac, lam_12, ok = _t_frame(pa, pb, s, s1, s2, m2)
+    y, log_qt = sampler.forward(u[:, 0], y_lo, y_hi)
+    cos_theta = ((c - y - a) / b).clamp(-1.0, 1.0)
+    k_abs = lam_12.clamp_min(0.0).sqrt() / (2.0 * root_s)
+    e1 = (s + s1 - s2) / (2.0 * root_s)
+    k1 = boost_from_rest(rotate(from_angles(e1, k_abs, cos_theta, 2.0 * math.pi * u[:, 1]), r), q, root_s)
+    return k1, q - k1, log_qt + log_jac, ok & (b > 0)
+
+
+def _t_split_inverse(k1: Tensor, pa: Tensor, pb: Tensor, s: Tensor, s1: Tensor, s2: Tensor, m2: float,
+                     sampler: InvariantSampler) -> tuple[Tensor, Tensor]:
+    q, root_s, r, y_lo, y_hi, a, b, c, log_jac, _, _ = _t_frame(pa, pb, s, s1, s2, m2)
+    cos_theta, phi = angles(rotate(boost_to_rest(k1, q, root_s), r.transpose(-1, -2)))
+    t = a + b * cos_theta
+    u0, log_qt = sampler.inverse(torch.minimum(torch.maximum(c - t, y_lo), y_hi), y_lo, y_hi)
+    return torch.stack([u0, phi / (2.0 * math.pi)], dim=-1), log_qt + log_jac
+
+
+class _Luminosity(Luminosity):
+    """:class:`Luminosity` that also allows τ_min = 0 (for samplers defined at ŝ = 0)."""
+
+    def __init__(self, sqrt_s: float, tau_min: float, sampler: InvariantSampler):
+        if not 0.0 <= tau_min < 1.0:
+            raise PhaseSpaceError(f"channel luminosity needs 0 <= tau_min < 1, got {tau_min}")
+        self.sqrt_s, self.s = float(sqrt_s), float(sqrt_s) ** 2
+        self.tau_min, self.tau_max = float(tau_min), 1.0
+        self.sampler = sampler
+
+
+# ------------------------------------------------------------------------------------------------
+# the channel
+# ------------------------------------------------------------------------------------------------
+class PhaseSpaceChannel(Mapping):
+    """One analytic channel built from one diagram topology (see the module docstring).
+
+    ``forward(u [n, dims_in] in (0,1)) -> (p [n, n_in + n_out, 4], log_q [n])``: lab-frame momenta,
+    incoming first, legs in the topology's process order; hadronic: p[:,0] = x1 √S/2 (1,0,0,1),
+    p[:,1] = x2 √S/2 (1,0,0,−1); fixed energy: x1 = x2 = 1. ``log_q``: log density w.r.t.
+    dx1 dx2 dΦ_n (hadronic) or dΦ_n (fixed energy), dΦ_n with its (2π) factors (GeV units);
+    −inf for points that cannot be mapped. ``inverse(p) -> (u, log_q)`` with the same log_q.
+
+    Attributes: ``dims_in`` (3 n_out − 4, + 2 hadronic), ``topology`` (representative diagram),
+    ``diagrams`` (engine diagram indices this channel enhances), ``multiplicity`` (orbit size of
+    folded symmetric channels), ``topologies`` (those diagrams' topologies), ``process_topologies``
+    (all topologies of the process, for :func:`propagator_prior`), ``sqrt_s``, ``hadronic``.
+    """
+
+    def __init__(self, topology, sqrt_s: float, hadronic: bool, tau_min: float = 0.0,
+                 invariant_min: Callable[[frozenset[int]], float] | None = None, nu: float = 0.8,
+                 diagrams: Sequence[int] | None = None, multiplicity: int = 1,
+                 topologies: Sequence | None = None, process_topologies: Sequence | None = None):
+        if topology.n_in != 2:
+            raise PhaseSpaceError("phase-space channels need 2 incoming particles (decays are not supported)")
+        if any(m != 0.0 for _, m in topology.externals[:2]):
+            raise PhaseSpaceError("phase-space channels need massless incoming particles")
+        n_out = len(topology.externals) - 2
+        if n_out < 2:
+            raise PhaseSpaceError(f"phase-space channels need at least 2 final-state particles, got {n_out}")
+        if not 0.0 <= nu < 1.0:
+            raise PhaseSpaceError(f"channel power nu must be in [0, 1) (massless lines start at s = 0), got {nu}")
+        self.topology = topology
+        self.sqrt_s, self.s = float(sqrt_s), float(sqrt_s) ** 2
+        self.hadronic = bool(hadronic)
+        self.n_out = n_out
+        self.masses = tuple(float(m) for _, m in topology.externals)
+        self.diagrams = tuple(diagrams) if diagrams is not None else (topology.diagram,)
+        self.multiplicity = int(multiplicity)
+        self.topologies = tuple(topologies) if topologies is not None else (topology,)
+        self.process_topologies = tuple(process_topologies) if process_topologies is not None else self.topologies
+        self.tree = _Tree(topology, nu, invariant_min)
+        self._t_sampler = PowerLaw(nu)
+        root = self.tree.nodes[self.tree.root]
+        self.root_min = root.imin
+        self.dims_in = 3 * n_out - 4 + (2 if self.hadronic else 0)
+        self._n_lumi = 2 if self.hadronic else 0
+        s_min = self.root_min**2
+        if self.hadronic:
+            tau_floor = max(float(tau_min), s_min / self.s)
+            top = self.tree.top_prop
+            if top is not None:
+                sampler = sampler_for(top.mass, top.width, nu)
+            else:
+                sampler = PowerLaw(1.0) if tau_floor > 0 else PowerLaw(nu)
+            if tau_floor >= 1.0:
+                raise PhaseSpaceError(f"collider energy {self.sqrt_s} GeV below the threshold {self.root_min:.6g} GeV")
+            self.luminosity = _Luminosity(self.sqrt_s, tau_floor, sampler)
+        else:
+            self.luminosity = None
+            if self.sqrt_s <= self.root_min:
+                raise PhaseSpaceError(f"collision energy {self.sqrt_s} GeV not above the threshold "
+                                      f"{self.root_min:.6g} GeV (masses and cuts)")
+        self._fallback = Rambo(n_out, list(self.masses[2:]))
+
+    def __repr__(self) -> str:
+        return (f"PhaseSpaceChannel(diagrams={self.diagrams}, multiplicity={self.multiplicity}, "
+                f"{self.topology.describe()})")
+
+    # -- shared pieces --------------------------------------------------------------------------
+    def _incoming(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        p1, p2 = parton_momenta(x[:, 0], x[:, 1], self.sqrt_s)
+        return p1, p2, x[:, 0] * x[:, 1] * self.s
+
+    def _invariant_limits(self, i: int, m: dict[int, Tensor]) -> tuple[Tensor, Tensor]:
+        """(lo, hi) of the mass² of node ``i`` given the masses already drawn (``m``, node → GeV)."""
+        nodes = self.tree.nodes
+        node = nodes[i]
+        a, b = node.children
+        lo = (m[a] + m[b]).clamp_min(node.imin)
+        up = m[self.tree.root]
+        for j in self.tree.path_siblings[i]:
+            up = up - self._current_mass(j, m)
+        return lo * lo, up.clamp_min(0.0) ** 2
+
+    def _current_mass(self, j: int, m: dict[int, Tensor]) -> Tensor | float:
+        if j in m:
+            return m[j]
+        node = self.tree.nodes[j]
+        a, b = node.children
+        return torch.clamp_min(torch.as_tensor(self._current_mass(a, m)) + self._current_mass(b, m), node.imin)
+
+    # -- forward ---------------------------------------------------------------------------------
+    def forward(self, u: Tensor) -> tuple[Tensor, Tensor]:
+        if u.dim() != 2 or u.shape[1] != self.dims_in:
+            raise PhaseSpaceError(f"channel needs u of shape (n, {self.dims_in}), got {tuple(u.shape)}")
+        u = u.to(torch.float64)
+        n = u.shape[0]
+        tree, nodes = self.tree, self.tree.nodes
+        zero = torch.zeros(n, dtype=u.dtype, device=u.device)
+        ok = torch.ones(n, dtype=torch.bool, device=u.device)
+        if self.hadronic:
+            x, log_q = self.luminosity.forward(u[:, :2])
+        else:
+            x, log_q = torch.ones(n, 2, dtype=u.dtype, device=u.device), zero.clone()
+        p1, p2, s_hat = self._incoming(x)
+        s = {tree.root: s_hat}
+        m = {tree.root: s_hat.sqrt()}
+        for i, node in enumerate(nodes):
+            if node.kind == "leaf":
+                s[i], m[i] = zero + node.mass**2, zero + node.mass
+        col = self._n_lumi
+        for i in tree.sample_order:
+            lo, hi = self._invariant_limits(i, m)
+            good = hi > lo
+            ok = ok & good
+            hi = torch.where(good, hi, lo + 1.0)
+            s[i], lq = nodes[i].sampler.forward(u[:, col], lo, hi)
+            m[i] = s[i].sqrt()
+            log_q = log_q + lq + LOG_2PI
+            col += 1
+        mom = {tree.root: p1 + p2}
+        pa = {tree.root: p1}
+        for i in tree.split_order:
+            node = nodes[i]
+            a, b = node.children
+            uu = u[:, col:col + 2]
+            col += 2
+            if node.kind == "spine" or (i == tree.root and tree.spine):
+                k1, k2, lq, good = _t_split(uu, pa[i], p2, s[i], s[a], s[b], node.t_mass**2, self._t_sampler)
+                pa[b] = pa[i] - k1
+            else:
+                k1, k2, lq, good = _decay(uu, mom[i], s[i], s[a], s[b])
+            mom[a], mom[b] = k1, k2
+            log_q = log_q + lq
+            ok = ok & good
+        p_out = torch.stack([mom[i] for i in range(self.n_out)], dim=1)  # leaves are nodes 0..n_out−1
+        p = torch.cat([p1.unsqueeze(1), p2.unsqueeze(1), p_out], dim=1)
+        ok = ok & torch.isfinite(log_q) & torch.isfinite(p).flatten(1).all(1)
+        if not bool(ok.all()):
+            bad = ~ok
+            half = torch.full((int(bad.sum()), self._fallback.dims_in), 0.5, dtype=u.dtype, device=u.device)
+            p_fb, _ = self._fallback.forward(half, (p1 + p2)[bad])
+            p = p.clone()
+            p[bad, 2:] = p_fb
+            log_q = torch.where(ok, log_q, torch.full_like(log_q, -math.inf))
+        return p, log_q
+
+    # -- inverse ---------------------------------------------------------------------------------
+    def inverse(self, p: Tensor) -> tuple[Tensor, Tensor]:
+        if p.dim() != 3 or p.shape[1:] != (self.n_out + 2, 4):
+            raise PhaseSpaceError(f"channel inverse needs p of shape (n, {self.n_out + 2}, 4), got {tuple(p.shape)}")
+        p = p.to(torch.float64)
+        n = p.shape[0]
+        tree, nodes = self.tree, self.tree.nodes
+        zero = torch.zeros(n, dtype=p.dtype, device=p.device)
+        cols = []
+        if self.hadronic:
+            x = p[:, :2, 0] * (2.0 / self.sqrt_s)
+            u_l, log_q = self.luminosity.inverse(x)
+            cols.extend([u_l[:, 0], u_l[:, 1]])
+        else:
+            x, log_q = torch.ones(n, 2, dtype=p.dtype, device=p.device), zero.clone()
+        p1, p2, s_hat = self._incoming(x)
+        mom, s, m = {}, {tree.root: s_hat}, {tree.root: s_hat.sqrt()}
+        for i, node in enumerate(nodes):
+            if node.kind == "leaf":
+                mom[i] = p[:, 2 + i]
+                s[i], m[i] = zero + node.mass**2, zero + node.mass
+        for i, node in enumerate(nodes):  # children come before parents
+            if node.kind != "leaf":
+                mom[i] = mom[node.children[0]] + mom[node.children[1]]
+        mom[tree.root] = p1 + p2
+        for i in tree.sample_order:  # same order and limits as forward: m holds the masses drawn so far
+            s[i] = msq(mom[i])
+            lo, hi = self._invariant_limits(i, m)
+            hi = torch.where(hi > lo, hi, lo + 1.0)
+            uc, lq = nodes[i].sampler.inverse(torch.minimum(torch.maximum(s[i], lo), hi), lo, hi)
+            m[i] = s[i].clamp_min(0.0).sqrt()
+            cols.append(uc)
+            log_q = log_q + lq + LOG_2PI
+        pa = {tree.root: p1}
+        for i in tree.split_order:
+            node = nodes[i]
+            a, b = node.children
+            if node.kind == "spine" or (i == tree.root and tree.spine):
+                uu, lq = _t_split_inverse(mom[a], pa[i], p2, s[i], s[a], s[b], node.t_mass**2, self._t_sampler)
+                pa[b] = pa[i] - mom[a]
+            else:
+                uu, lq = _decay_inverse(mom[a], mom[i], s[i], s[a], s[b])
+            cols.extend([uu[:, 0], uu[:, 1]])
+            log_q = log_q + lq
+        log_q = torch.where(torch.isfinite(log_q), log_q, torch.full_like(log_q, -math.inf))
+        return torch.stack(cols, dim=1), log_q
+
+
+# ------------------------------------------------------------------------------------------------
+# building and grouping channels
+# ------------------------------------------------------------------------------------------------
+def _sampler_key(mass: float, width: float) -> tuple:
+    return ("bw", float(mass), float(width)) if mass > 0 and width > 0 else ("pl",)
+
+
+def structure_key(topology, hadronic: bool) -> frozenset:
+    """What determines a channel's mapping: the propagators' leg sets and samplers.
+
+    At fixed energy the mass of a propagator carrying the whole final state is irrelevant (its
+    invariant is s), so e.g. γ* and Z diagrams of e+e- → X share one channel.
+    """
+    final = frozenset(range(topology.n_in, len(topology.externals)))
+    items = []
+    for prop in topology.propagators:
+        legs = frozenset(prop.legs)
+        if prop.channel == "t":
+            items.append(("t", legs, float(prop.mass)))
+        elif legs == final and not hadronic:
+            items.append(("s", legs, ("top",)))
+        else:
+            items.append(("s", legs, _sampler_key(prop.mass, prop.width)))
+    return frozenset(items)
+
+
+def _permute_key(key: frozenset, perm: dict[int, int]) -> frozenset:
+    return frozenset((kind, frozenset(perm.get(i, i) for i in legs), rest) for kind, legs, rest in key)
+
+
+def _final_state_permutations(topology) -> list[dict[int, int]]:
+    """All permutations of identical final-state particles (as leg → leg maps), identity first."""
+    groups: dict[int, list[int]] = {}
+    for k in range(topology.n_in, len(topology.externals)):
+        groups.setdefault(topology.externals[k][0], []).append(k)
+    blocks = [legs for legs in groups.values() if len(legs) > 1]
+    perms = []
+    for choice in itertools.product(*(itertools.permutations(b) for b in blocks)):
+        perm = {}
+        for block, image in zip(blocks, choice):
+            perm.update(zip(block, image))
+        perms.append(perm)
+    return perms
+
+
+def build_channels(topologies: Sequence, sqrt_s: float, hadronic: bool, tau_min: float = 0.0,
+                   invariant_min: Callable[[frozenset[int]], float] | None = None,
+                   fold_symmetric: bool = True, max_channels: int = 1000, nu: float = 0.8) -> list[PhaseSpaceChannel]:
+    """One :class:`PhaseSpaceChannel` per distinct propagator structure of ``topologies``.
+
+    ``topologies``: all diagrams of one process (``me.topologies``). Diagrams with the same
+    :func:`structure_key` share a channel (``diagrams`` = all of them; the first one is the
+    representative ``topology``). With ``fold_symmetric`` a channel whose structure is the image of
+    another's under a permutation of identical final-state particles is dropped and the
+    representative gets ``multiplicity`` = orbit size (its ``diagrams`` stay its own; by the
+    symmetry of |M|², multiplicity × ∫ α_c F = Σ_orbit ∫ α F). ``sqrt_s``: collider energy (GeV);
+    ``hadronic``: sample (x1, x2); ``tau_min``: lower bound on ŝ/S; ``invariant_min(legs)``:
+    lower bound (GeV) on the invariant mass of a set of final-state legs (process leg indices,
+    incoming legs are 0 and 1) from cuts; ``nu``: power of massless propagators.
+    Raises :class:`PhaseSpaceError` if more than ``max_channels`` channels remain.
+    """
+    topologies = tuple(topologies)
+    if not topologies:
+        raise PhaseSpaceError("no diagram topologies to build phase-space channels from")
+    groups: dict[frozenset, list] = {}
+    for topo in topologies:
+        groups.setdefault(structure_key(topo, hadronic), []).append(topo)
+    keys = list(groups)
+    mult = {k: 1 for k in keys}
+    if fold_symmetric:
+        perms = _final_state_permutations(topologies[0])
+        present = set(keys)
+        kept, dropped = [], set()
+        for k in keys:
+            if k in dropped:
+                continue
+            orbit = {_permute_key(k, perm) for perm in perms} & present
+            dropped |= orbit - {k}
+            mult[k] = len(orbit)
+            kept.append(k)
+        keys = kept
+    if len(keys) > max_channels:
+        raise PhaseSpaceError(f"{len(keys)} phase-space channels exceed max_channels={max_channels}; "
+                              f"raise integrator.max_channels in the card")
+    channels = []
+    for k in keys:
+        members = groups[k]
+        ch = PhaseSpaceChannel(members[0], sqrt_s, hadronic, tau_min, invariant_min, nu,
+                               diagrams=[t.diagram for t in members], multiplicity=mult[k],
+                               topologies=members, process_topologies=topologies)
+        channels.append(ch)
+    return channels
+
+
+def _log_propagators(topology, p: Tensor) -> Tensor:
+    """log Π_props 1/((p² − M²)² + M²Γ²) of one diagram at momenta ``p [n, n_ext, 4]`` (t-channel: Γ = 0)."""
+    out = torch.zeros(p.shape[0], dtype=torch.float64, device=p.device)
+    for prop in topology.propagators:
+        if prop.channel == "t":
+            q = p[:, 0] - sum(p[:, i] for i in prop.legs if i != 0)
+            den = (msq(q) - prop.mass**2) ** 2
+        else:
+            q = sum(p[:, i] for i in prop.legs)
+            den = (msq(q) - prop.mass**2) ** 2 + (prop.mass * prop.width) ** 2
+        out = out - torch.log(den.clamp_min(1e-300))
+    return out
+
+
+def propagator_prior(channels: Sequence[PhaseSpaceChannel], p: Tensor) -> Tensor:
+    """Prior channel weights ``[n, len(channels)]`` from the propagator denominators.
+
+    α_c(p) = Σ_{d∈c.diagrams} P_d(p) / Σ_{all diagrams d of the process} P_d(p),
+    P_d = Π_{propagators of d} 1/((p² − M²)² + M²Γ²) (t-channel lines without width). ``p``: momenta
+    of the channels' process, its leg order. Rows sum to 1 when every diagram of the process belongs
+    to one of ``channels`` (``fold_symmetric=False``); with folded channels the normalisation still
+    runs over all diagrams, so that Σ_c multiplicity_c ∫ α_c F = ∫ F for symmetric F.
+    """
+    if not channels:
+        raise PhaseSpaceError("propagator_prior needs at least one channel")
+    all_topos = channels[0].process_topologies
+    if any(ch.process_topologies is not all_topos and ch.process_topologies != all_topos for ch in channels):
+        raise PhaseSpaceError("propagator_prior: channels of different processes")
+    p = p.to(torch.float64)
+    log_pd = {t.diagram: _log_propagators(t, p) for t in all_topos}
+    den = torch.logsumexp(torch.stack(list(log_pd.values()), dim=1), dim=1)
+    cols = [torch.logsumexp(torch.stack([log_pd[d] for d in ch.diagrams], dim=1), dim=1) for ch in channels]
+    return torch.exp(torch.stack(cols, dim=1) - den.unsqueeze(1))

@@ -17,7 +17,12 @@ sampling) and estimates
 grids are adapted to the accumulated w² (Lepage's rule, as ``vegas``), and the allocation for the
 next one is set to n_c ∝ (1 − λ) s_c / Σ s + λ / k (n_c ∝ σ_c minimises Var Î, MadEvent likewise
 sends points to the channels with the largest variance; the uniform share λ = ``min_share`` keeps
-every channel sampled so none starves), with at least ``min_points`` points per channel.
+every channel sampled so none starves), with at least ``min_points`` points per channel.  A
+channel's grid is adapted only once it has collected ``min_adapt`` points (default 16 per
+increment; its data are kept across iterations until then): adapting on a handful of points
+shrinks the increments where no point happened to fall, and the rare large weights there then
+bias the combined estimate low.  σ_c for the allocation is smoothed over iterations
+(s_c² ← (s_c,old² + s_c,new²)/2).
 
 The first ``warmup_fraction`` of the calls go to ``warmup_iterations`` iterations whose estimates
 are discarded (grids and allocation only); the remaining iterations are combined with weights
@@ -109,9 +114,10 @@ class MultiChannelVegas:
     ``min_points``: least points per channel and iteration.
     """
 
-    def __init__(self, f: ChannelIntegrand, dims: int, channels: int, seed: int = 1, bins: int = 64,
-                 alpha: float = 0.5, min_share: float = 0.1, min_points: int = 10, batch_size: int = 100_000,
-                 device: torch.device | str = "cpu", log: Callable[[str], None] | None = None):
+    def __init__(self, f: ChannelIntegrand, dims: int, channels: int, seed: int = 1, bins: int = 32,
+                 alpha: float = 0.5, min_share: float = 0.1, min_points: int = 10, min_adapt: int | None = None,
+                 batch_size: int = 100_000, device: torch.device | str = "cpu",
+                 log: Callable[[str], None] | None = None):
         if channels < 1 or dims < 1:
             raise PhaseSpaceError(f"MultiChannelVegas needs channels, dims >= 1, got {channels}, {dims}")
         if not 0.0 <= min_share <= 1.0:
@@ -126,7 +132,11 @@ class MultiChannelVegas:
         self.min_points = max(int(min_points), 2)
         self.batch_size = int(batch_size)
         self.generator = torch.Generator(device=self.device).manual_seed(int(seed))
+        self.min_adapt = int(min_adapt) if min_adapt is not None else 16 * bins
+        self._pending: list[list[tuple[Tensor, Tensor]]] = [[] for _ in range(channels)]
+        self._pending_n = [0] * channels
         self.sigma = torch.ones(channels, dtype=torch.float64)  # per-channel σ_c estimate (allocation)
+        self._var_seen = False
         self.calls = 0
         self.nonzero = 0
         self.log = log
@@ -179,13 +189,28 @@ class MultiChannelVegas:
             var_means[c] = float(var) / m
             stds[c] = math.sqrt(max(float(var), 0.0))
             if adapt:
-                self.grid.add_training_data(r, w**2, torch.full((m,), c, dtype=torch.long, device=self.device))
+                self._pending[c].append((r, w**2))
+                self._pending_n[c] += m
             if keep:
                 kept.append((u, torch.full((m,), c, dtype=torch.long, device=self.device), w * (int(n_c.sum()) / m)))
         if adapt:
-            self.grid.adapt(self.alpha)
-        self.sigma = stds
+            self._adapt()
+        # allocation: σ_c smoothed over iterations (a single small sample underestimates heavy tails)
+        self.sigma = stds if not self._var_seen else torch.sqrt(0.5 * self.sigma**2 + 0.5 * stds**2)
+        self._var_seen = True
         return means, var_means, n_c, kept
+
+    def _adapt(self) -> None:
+        """Adapt the grids of the channels with at least ``min_adapt`` pending points (others keep collecting)."""
+        ready = [c for c in range(self.k) if self._pending_n[c] >= self.min_adapt]
+        if not ready:
+            return
+        for c in ready:
+            r = torch.cat([x[0] for x in self._pending[c]])
+            w2 = torch.cat([x[1] for x in self._pending[c]])
+            self.grid.add_training_data(r, w2, torch.full((r.shape[0],), c, dtype=torch.long, device=self.device))
+            self._pending[c], self._pending_n[c] = [], 0
+        self.grid.adapt(self.alpha)  # rows without data keep their edges
 
     # ------------------------------------------------------------------ public
     def integrate(self, calls: int, iterations: int = 10, warmup_fraction: float = 0.2,

@@ -29,13 +29,13 @@ BEAMS: dict[str, int] = {"p": 2212, "p~": -2212, "e+": -11, "e-": 11}
 #: dynamic scale names (case-insensitive) accepted by :mod:`madnis_py.scales`
 DYNAMIC_SCALES = ("HT/2", "HT", "mT-sum/2", "mT-sum", "sqrt_shat")
 
-METHODS = ("vegas", "flat")
+METHODS = ("vegas", "flat", "vegas-multichannel")
 DEFAULT_PDF = "NNPDF23_lo_as_0130_qed"
 
 TOP_KEYS = ("process", "collider", "pdf", "scale", "alpha_s", "cuts", "parameters", "integrator", "seed", "device")
 COLLIDER_KEYS = ("beams", "sqrt_s")
 SCALE_KEYS = ("renormalization", "factorization")
-INTEGRATOR_KEYS = ("method", "calls", "iterations", "warmup_fraction", "batch_size")
+INTEGRATOR_KEYS = ("method", "calls", "iterations", "warmup_fraction", "batch_size", "max_channels")
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,10 @@ class IntegratorSettings:
     iterations: int = 10
     warmup_fraction: float = 0.2
     batch_size: int = 100_000
+    max_channels: int = 1000
+    #: False when the card names no method: run.py then uses vegas-multichannel for processes with
+    #: more than one phase-space channel (``method`` stays "vegas", the single-channel fallback)
+    method_given: bool = True
 
 
 @dataclass(frozen=True)
@@ -207,7 +211,11 @@ def parse_card(data: Any, source: str = "") -> RunCard:
     if not 0 <= warm < 1:
         raise CardError("'integrator.warmup_fraction' must lie in [0, 1)")
     batch = _number("integrator.batch_size", integ.get("batch_size", 100_000))
-    settings = IntegratorSettings(method, int(calls), int(iterations), warm, int(batch))
+    max_channels = _number("integrator.max_channels", integ.get("max_channels", 1000))
+    if max_channels != int(max_channels) or max_channels < 1:
+        raise CardError(f"'integrator.max_channels' must be a positive integer, got {integ.get('max_channels')!r}")
+    settings = IntegratorSettings(method, int(calls), int(iterations), warm, int(batch), int(max_channels),
+                                  method_given="method" in integ)
 
     seed = data.get("seed", 1)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:

@@ -30,6 +30,7 @@ class IntegrationResult:
     n_iterations: int = 1
     n_nonzero: int = 0
     wall_time_s: float = 0.0
+    weights: Tensor | None = None  # event weights (mean = σ̂) of one sample, for unweighting efficiencies
 
 
 class _Counter:
@@ -73,6 +74,7 @@ def integrate_flat(
     t0 = time.perf_counter()
     s1 = s2 = None
     done = 0
+    w = None
     while done < calls:
         n = min(batch_size, calls - done)
         u = torch.rand(n, dims, generator=gen, dtype=torch.float64, device=device)
@@ -87,7 +89,7 @@ def integrate_flat(
     parts = [(float(mean[i]), float(err[i])) for i in range(1, mean.shape[0])]
     return IntegrationResult(
         float(mean[0]), float(err[0]), counter.calls, "flat", parts, None, 1, counter.nonzero,
-        time.perf_counter() - t0,
+        time.perf_counter() - t0, weights=None if w is None else w[:, 0],  # the last batch
     )
 
 
@@ -113,8 +115,14 @@ def integrate_vegas(
     device: torch.device | str = "cpu",
     quiet: bool = False,
     check_warmup: Callable[[int, int], None] | None = None,
+    unweighting_sample: bool = False,
 ) -> IntegrationResult:
-    """VEGAS: ``warmup_fraction`` of the calls in 5 adaptation iterations (discarded), the rest in ``iterations``."""
+    """VEGAS: ``warmup_fraction`` of the calls in 5 adaptation iterations (discarded), the rest in ``iterations``.
+
+    ``unweighting_sample``: afterwards draw one more iteration of points (counted in ``n_calls``,
+    not in the estimate) with the final grid and stratification; their event weights (mean ≈ σ̂)
+    are returned in ``weights`` (for unweighting efficiencies).
+    """
     import vegas
 
     device = torch.device(device)
@@ -147,7 +155,16 @@ def integrate_vegas(
         chi2_dof = float(result.flat[0].chi2 / result.flat[0].dof) if hasattr(result.flat[0], "chi2") else chi2_dof
     except (AttributeError, ZeroDivisionError):
         pass
+    weights = None
+    if unweighting_sample:
+        ws = []
+        for x, wgt in integ.random_batch():  # one full iteration (all hypercubes, final grid)
+            fx = counter.numpy_call(np.asarray(x))[:, 0]
+            ws.append(torch.from_numpy(fx * np.asarray(wgt)))
+        if ws:
+            w_all = torch.cat(ws)
+            weights = w_all * w_all.numel()  # Σ f·wgt = σ̂ of that iteration, so the mean is σ̂
     return IntegrationResult(
         values[0][0], values[0][1], counter.calls, "vegas", values[1:], chi2_dof, iterations, counter.nonzero,
-        time.perf_counter() - t0,
+        time.perf_counter() - t0, weights=weights,
     )

@@ -179,8 +179,14 @@ class MultiChannelIntegrand:
             min_mass = cuts.min_partonic_mass(masses_out)
             tau_min = (min_mass / base.sqrt_s) ** 2 * (1 + 1e-12) if base.hadronic else 0.0
             left = max_channels - len(self.slots)
+            topologies = getattr(term.me, "topologies", None)
+            if not topologies:
+                raise InputError(f"the matrix element of '{term.group.name}' provides no diagram topologies, "
+                                 f"so no phase-space channels can be built")
+            if prior == "sde" and not hasattr(term.me, "evaluate_with_amplitudes2"):
+                self.prior = "propagator"
             try:
-                chans = build(list(term.me.topologies), base.sqrt_s, base.hadronic, tau_min=tau_min,
+                chans = build(list(topologies), base.sqrt_s, base.hadronic, tau_min=tau_min,
                               invariant_min=invariant_bounds(cuts, masses_out), fold_symmetric=fold_symmetric,
                               max_channels=max(left, 1))
             except PhaseSpaceError as exc:

@@ -2,7 +2,13 @@
 
 card -> process (subprocess groups, |M|²) -> PDFs, α_s, cuts, scales ->
 :class:`~madnis_py.integrand.CollisionIntegrand` per external-mass class ->
-flat / VEGAS integration -> a JSON-ready result dictionary.
+flat / VEGAS / multi-channel VEGAS integration -> a JSON-ready result dictionary.
+
+Methods: ``flat`` (uniform RAMBO), ``vegas`` (single-channel VEGAS over RAMBO, the ``vegas``
+package), ``vegas-multichannel`` (:class:`channels.multichannel.MultiChannelVegas` over the
+diagram channels of :class:`~madnis_py.multichannel_integrand.MultiChannelIntegrand`).  A card
+without ``integrator.method`` gets ``vegas-multichannel`` for every mass class with more than one
+channel (``vegas`` otherwise, or when the channels cannot be built, with a note).
 """
 from __future__ import annotations
 
@@ -31,6 +37,7 @@ from .card import RunCard
 from .errors import InputError, PhysicsError
 from .integrand import CollisionIntegrand
 from .integrate import IntegrationResult, integrate_flat, integrate_vegas
+from .unweighting import unweighting_efficiency
 
 
 def _log(msg: str, quiet: bool) -> None:
@@ -150,6 +157,24 @@ class _Stats:
         return torch.cat([batch.weight[:, None], batch.group_weights], dim=1)
 
 
+def _multichannel(integrand: CollisionIntegrand, settings, quiet: bool):
+    """The multi-channel integrand when the card asks for it (or by default with > 1 channel), else None."""
+    if settings.method_given and settings.method != "vegas-multichannel":
+        return None
+    from .multichannel_integrand import MultiChannelIntegrand
+
+    try:
+        multi = MultiChannelIntegrand(integrand, fold_symmetric=True, max_channels=settings.max_channels)
+    except InputError as exc:
+        if settings.method_given:
+            raise
+        _log(f"note: using single-channel vegas for '{integrand.terms[0].group.name}': {exc}", quiet)
+        return None
+    if not settings.method_given and multi.n_channels <= 1:
+        return None
+    return multi
+
+
 def integrate_card(card: RunCard, quiet: bool = False) -> dict[str, Any]:
     """Run the card's integration; return the result dictionary (σ in pb)."""
     t0 = time.perf_counter()
@@ -163,8 +188,12 @@ def integrate_card(card: RunCard, quiet: bool = False) -> dict[str, Any]:
     n_calls = 0
     n_nonfinite = 0
     n_nonzero = 0
+    n_passed = 0
+    n_channels = 0
+    used_methods: list[str] = []
     chi2s = []
     subprocesses = []
+    samples: list[torch.Tensor] = []
     calls_each = max(settings.calls // len(run.integrands), 1000)
     for k, integrand in enumerate(run.integrands):
         stats = _Stats(integrand)
@@ -177,19 +206,46 @@ def integrate_card(card: RunCard, quiet: bool = False) -> dict[str, Any]:
                     f"(cuts: {card.cuts})"
                 )
 
-        if settings.method == "flat":
-            res = integrate_flat(stats, integrand.dims, calls_each, seed, settings.batch_size, integrand.device, quiet)
-            check(res.n_calls, res.n_nonzero)
+        multi = _multichannel(integrand, settings, quiet)
+        if multi is not None:
+            from channels.multichannel import MultiChannelVegas
+
+            _log(f"  {integrand.terms[0].group.name} (+{len(integrand.terms) - 1} groups): "
+                 f"{multi.n_channels} phase-space channels", quiet)
+            mc = MultiChannelVegas(multi, multi.dims, multi.n_channels, seed=seed, batch_size=settings.batch_size,
+                                   device=integrand.device, log=None if quiet else (lambda m: _log(m, False)))
+            mres = mc.integrate(calls_each, settings.iterations, settings.warmup_fraction)
+            check(mres.n_calls, mres.n_nonzero)
+            parts = []
+            for ti in range(len(integrand.terms)):
+                ids = [c for c, s in enumerate(multi.slots) if s.term == ti]
+                parts.append((sum(mres.channel_values[c] for c in ids),
+                              math.sqrt(sum(mres.channel_errors[c] ** 2 for c in ids))))
+            res = IntegrationResult(mres.value, mres.error, mres.n_calls, "vegas-multichannel", parts, mres.chi2_dof,
+                                    mres.n_iterations, mres.n_nonzero, mres.wall_time_s, mres.last_weights)
+            n_nonfinite += multi.n_nonfinite
+            n_passed += multi.n_passed
+            n_channels += multi.n_channels
         else:
-            res = integrate_vegas(
-                stats, integrand.dims, calls_each, seed, settings.iterations, settings.warmup_fraction,
-                settings.batch_size, integrand.device, quiet, check_warmup=check,
-            )
+            if settings.method == "flat":
+                res = integrate_flat(stats, integrand.dims, calls_each, seed, settings.batch_size, integrand.device,
+                                     quiet)
+                check(res.n_calls, res.n_nonzero)
+            else:
+                res = integrate_vegas(
+                    stats, integrand.dims, calls_each, seed, settings.iterations, settings.warmup_fraction,
+                    settings.batch_size, integrand.device, quiet, check_warmup=check, unweighting_sample=True,
+                )
+            n_nonfinite += stats.n_nonfinite
+            n_passed += res.n_nonzero
+            n_channels += 1
+        used_methods.append(res.method)
         total += res.value
         var += res.error**2
         n_calls += res.n_calls
         n_nonzero += res.n_nonzero
-        n_nonfinite += stats.n_nonfinite
+        if res.weights is not None and res.weights.numel():
+            samples.append(res.weights)
         if res.chi2_dof is not None:
             chi2s.append(res.chi2_dof)
         for term, (v, e) in zip(integrand.terms, res.parts):
@@ -201,6 +257,10 @@ def integrate_card(card: RunCard, quiet: bool = False) -> dict[str, Any]:
                     "error_pb": e,
                 }
             )
+    # one sample of all mass classes: class k's n_k events (mean σ_k) enter with weight N/n_k · w
+    n_all = sum(w.numel() for w in samples)
+    eff = unweighting_efficiency(torch.cat([w * (n_all / w.numel()) for w in samples])) if samples else None
+    method = settings.method if settings.method_given else "+".join(dict.fromkeys(used_methods))
     if n_nonfinite:
         _log(f"warning: {n_nonfinite} phase-space points had a non-finite |M|^2; their weight was set to 0", quiet)
     error = math.sqrt(var)
@@ -210,7 +270,7 @@ def integrate_card(card: RunCard, quiet: bool = False) -> dict[str, Any]:
         "error_pb": error,
         "relative_error": error / abs(total) if total else None,
         "n_calls": n_calls,
-        "method": settings.method,
+        "method": method,
         "seed": card.seed,
         "subprocesses": subprocesses,
         "wall_time_s": time.perf_counter() - t0,
@@ -221,7 +281,9 @@ def integrate_card(card: RunCard, quiet: bool = False) -> dict[str, Any]:
         "scale": card.scale.describe(),
         "parameters": run.params.as_dict(),
         "chi2_dof": max(chi2s) if chi2s else None,
-        "cut_efficiency": n_nonzero / n_calls if n_calls else None,
+        "cut_efficiency": n_passed / n_calls if n_calls else None,
+        "n_channels": n_channels,
+        "unweighting_efficiency": eff,
         "n_nonfinite_me": n_nonfinite,
         "dropped_subprocesses": [{"name": n, "reason": r} for n, r in run.dropped],
     }

@@ -15,8 +15,8 @@ its density has the diagram's peaks:
   daughters; with n final-state legs there are n − 2 internal non-root nodes.
 * **Invariants** (n − 2 numbers). The mass² of every internal non-root node is drawn bottom-up
   (daughters before mothers) by an :class:`~channels.invariants.InvariantSampler`: s-channel
-  propagators with :func:`~channels.invariants.sampler_for` (Breit–Wigner if the line has mass and
-  width, else 1/s^ν, ν = 0.8 by default), pseudo-nodes and spine nodes X_i uniformly. Limits:
+  propagators with :func:`propagator_sampler` (Breit–Wigner if the line has mass and width and
+  can resonate, 1/(s − M² + MΓ)^ν for a massive line below threshold, else 1/s^ν, ν = 0.8 by default), pseudo-nodes and spine nodes X_i uniformly. Limits:
   lower √s = max(Σ masses of the (already drawn) daughters, ``invariant_min(legs)``), upper
   √s = √ŝ − Σ current masses of the siblings of every node on the path to the root, where the
   current mass of a node not yet drawn is max(Σ current masses of its daughters,
@@ -57,7 +57,7 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor
 
-from .invariants import BreitWigner, InvariantSampler, PowerLaw, Uniform, sampler_for
+from .invariants import BreitWigner, InvariantSampler, PowerLaw, Uniform
 from .kinematics import (PhaseSpaceError, angles, boost_from_rest, boost_to_rest, from_angles, kallen, msq,
                          rotate, rotation_to)
 from .luminosity import Luminosity, parton_momenta
@@ -83,7 +83,22 @@ class _Node:
     sampler: InvariantSampler | None = None     # internal non-root nodes
     imin: float = 0.0                           # lower bound on the invariant mass from cuts / masses (GeV)
     t_mass: float = 0.0                         # spine nodes: mass of the t-channel propagator drawn here
+    prop: object = None                         # 'prop' nodes: the s-channel Propagator
     parent: int = -1
+
+
+def propagator_sampler(mass: float, width: float, threshold: float, nu: float = 0.8) -> InvariantSampler:
+    """Sampler for the mass² s of an s-channel line whose s is never below ``threshold``² (GeV).
+
+    Breit–Wigner if the line has a width and can resonate (M > threshold), else 1/(s − M² + MΓ')^ν for a
+    massive line below its threshold (e.g. t* → t g, peaked at s → M²; Γ' = max(Γ, 10⁻³M) keeps s − M²
+    resolvable in float64), else 1/s^ν.
+    """
+    if mass > threshold and width > 0:
+        return BreitWigner(mass, width)
+    if mass > 0 and mass <= threshold:
+        return PowerLaw(nu, shift=-mass * mass + mass * max(width, 1e-3 * mass))
+    return PowerLaw(nu)
 
 
 class _Tree:
@@ -107,7 +122,8 @@ class _Tree:
 
         for k, prop in enumerate(s_props):  # bottom-up in the topology
             kids = [obj(c) for c in prop.daughters]
-            prop_node[k] = self._group(kids, "prop", sampler_for(prop.mass, prop.width, nu))
+            prop_node[k] = self._group(kids, "prop", None)
+            self.nodes[prop_node[k]].prop = prop
         chain = [[obj(c) for c in vertex] for vertex in topology.t_chain]
         objects = [v[0] if len(v) == 1 else self._group(v, "pseudo", Uniform()) for v in chain]
         self.top_prop = None
@@ -143,6 +159,8 @@ class _Tree:
             if node.children is not None:
                 a, b = (self.nodes[c] for c in node.children)
                 node.imin = max(a.imin + b.imin, self._cut(node.legs))
+                if node.kind == "prop":
+                    node.sampler = propagator_sampler(node.prop.mass, node.prop.width, node.imin, nu)
         self.sample_order = [i for i, nd in enumerate(self.nodes) if nd.kind not in ("leaf", "root")]
         self.split_order = []
         stack = [self.root]
@@ -200,8 +218,32 @@ def _decay(u: Tensor, p: Tensor, s: Tensor, s1: Tensor, s2: Tensor) -> tuple[Ten
     return p1, p - p1, log_q, ok
 
 
+def _rest_frame_vector(p1: Tensor, p: Tensor, m: Tensor, s1: Tensor) -> Tensor:
+    """Spatial part of ``p1`` (on shell, mass² s1) in the rest frame of ``p`` (mass m) reached by a pure boost.
+
+    Light-cone form along n̂ = p⃗/|p⃗| without cancellations for strongly boosted light systems:
+    p'_∥ = [P₋(E₁ + p_∥) − P₊(E₁ − p_∥)]/(2m), P± = p⁰ ± |p⃗| (P₋ = m²/P₊), E₁ ∓ p_∥ = (s1 + p⊥²)/(E₁ ± p_∥).
+    """
+    pabs = p[:, 1:].norm(dim=-1)
+    n = p[:, 1:] / pabs.clamp_min(1e-300).unsqueeze(-1)
+    v = p1[:, 1:]
+    par = (v * n).sum(-1)
+    perp = v - par.unsqueeze(-1) * n
+    perp2 = (perp * perp).sum(-1)
+    e1 = ((v * v).sum(-1) + s1).sqrt()
+    big = e1 + par.abs()
+    small = (s1 + perp2) / big.clamp_min(1e-300)
+    e_plus = torch.where(par >= 0, big, small)    # E₁ + p_∥
+    e_minus = torch.where(par >= 0, small, big)   # E₁ − p_∥
+    p_plus = p[:, 0] + pabs
+    p_minus = m * m / p_plus
+    par_rest = (p_minus * e_plus - p_plus * e_minus) / (2.0 * m)
+    return perp + par_rest.unsqueeze(-1) * n
+
+
 def _decay_inverse(p1: Tensor, p: Tensor, s: Tensor, s1: Tensor, s2: Tensor) -> tuple[Tensor, Tensor]:
-    cos_theta, phi = angles(boost_to_rest(p1, p, s.clamp_min(1e-300).sqrt()))
+    v = _rest_frame_vector(p1, p, s.clamp_min(1e-300).sqrt(), s1)
+    cos_theta, phi = angles(torch.cat([v.norm(dim=-1, keepdim=True), v], dim=-1))
     u = torch.stack([(cos_theta + 1.0) / 2.0, phi / (2.0 * math.pi)], dim=-1)
     return u, LOG_8PI + torch.log(s) - 0.5 * torch.log(kallen(s, s1, s2))
 
@@ -224,20 +266,50 @@ def _t_split(u: Tensor, pa: Tensor, pb: Tensor, s: Tensor, s1: Tensor, s2: Tenso
     """p_a + p_b → k1 + k2 drawing y = c − t, t = (p_a − k1)²; as :class:`channels.tchannel.TChannel`."""
     q, root_s, r, y_lo, y_hi, a, b, c, log_jac, lam_12, ok = _t_frame(pa, pb, s, s1, s2, m2)
     y, log_qt = sampler.forward(u[:, 0], y_lo, y_hi)
-    cos_theta = ((c - y - a) / b).clamp(-1.0, 1.0)
+    # 1 ∓ cosθ = (y − y_lo)/b, (y_hi − y)/b: no cancellation near the forward/backward limits
+    bb = b.clamp_min(1e-300)
+    w_minus, w_plus = ((y - y_lo) / bb).clamp(0.0, 2.0), ((y_hi - y) / bb).clamp(0.0, 2.0)
+    cos_theta = torch.where(w_minus <= w_plus, 1.0 - w_minus, w_plus - 1.0)
+    sin_theta = (w_minus * w_plus).sqrt()
     k_abs = lam_12.clamp_min(0.0).sqrt() / (2.0 * root_s)
     e1 = (s + s1 - s2) / (2.0 * root_s)
-    k1 = boost_from_rest(rotate(from_angles(e1, k_abs, cos_theta, 2.0 * math.pi * u[:, 1]), r), q, root_s)
+    phi = 2.0 * math.pi * u[:, 1]
+    local = torch.stack([e1, k_abs * sin_theta * phi.cos(), k_abs * sin_theta * phi.sin(), k_abs * cos_theta], -1)
+    k1 = boost_from_rest(rotate(local, r), q, root_s)
     return k1, q - k1, log_qt + log_jac, ok & (b > 0)
 
 
 def _t_split_inverse(k1: Tensor, pa: Tensor, pb: Tensor, s: Tensor, s1: Tensor, s2: Tensor, m2: float,
                      sampler: InvariantSampler) -> tuple[Tensor, Tensor]:
     q, root_s, r, y_lo, y_hi, a, b, c, log_jac, _, _ = _t_frame(pa, pb, s, s1, s2, m2)
-    cos_theta, phi = angles(rotate(boost_to_rest(k1, q, root_s), r.transpose(-1, -2)))
-    t = a + b * cos_theta
-    u0, log_qt = sampler.inverse(torch.minimum(torch.maximum(c - t, y_lo), y_hi), y_lo, y_hi)
+    local = rotate(boost_to_rest(k1, q, root_s), r.transpose(-1, -2))
+    _, phi = angles(local)
+    rho = local[:, 1:].norm(dim=-1).clamp_min(1e-300)
+    z = local[:, 3]
+    perp2 = local[:, 1] ** 2 + local[:, 2] ** 2
+    w_minus = torch.where(z > 0, perp2 / (rho * (rho + z)), (rho - z) / rho)   # 1 − cosθ
+    w_plus = torch.where(z < 0, perp2 / (rho * (rho - z)), (rho + z) / rho)    # 1 + cosθ
+    y = torch.where(w_minus <= w_plus, y_lo + b * w_minus, y_hi - b * w_plus)
+    u0, log_qt = sampler.inverse(torch.minimum(torch.maximum(y, y_lo), y_hi), y_lo, y_hi)
     return torch.stack([u0, phi / (2.0 * math.pi)], dim=-1), log_qt + log_jac
+
+
+def _pair_products(p: Tensor, masses: Sequence[float]) -> Tensor:
+    """p_i·p_j ``[n, k, k]`` (zero diagonal) of on-shell momenta ``p [n, k, 4]`` with masses ``masses``,
+    accurate also for nearly collinear light pairs: for a⃗·b⃗ > 0,
+    E_iE_j − a⃗·b⃗ = (|a⃗×b⃗|² + m_i²|b⃗|² + m_j²|a⃗|² + m_i²m_j²)/(E_iE_j + a⃗·b⃗), E = (|p⃗|² + m²)^{1/2}."""
+    v = p[..., 1:]
+    m2 = torch.tensor([m * m for m in masses], dtype=p.dtype, device=p.device)
+    v2 = (v * v).sum(-1)
+    e = (v2 + m2).sqrt()
+    ab = torch.einsum("nid,njd->nij", v, v)
+    ee = e.unsqueeze(2) * e.unsqueeze(1)
+    cross = torch.linalg.cross(v.unsqueeze(2).expand(-1, -1, v.shape[1], -1),
+                               v.unsqueeze(1).expand(-1, v.shape[1], -1, -1), dim=-1)
+    num = ((cross * cross).sum(-1) + m2[None, :, None] * v2.unsqueeze(1) + m2[None, None, :] * v2.unsqueeze(2)
+           + m2[None, :, None] * m2[None, None, :])
+    dot = torch.where(ab > 0, num / (ee + ab).clamp_min(1e-300), ee - ab)
+    return dot * (1.0 - torch.eye(p.shape[1], dtype=p.dtype, device=p.device))
 
 
 class _Luminosity(Luminosity):
@@ -302,7 +374,7 @@ class PhaseSpaceChannel(Mapping):
             tau_floor = max(float(tau_min), s_min / self.s)
             top = self.tree.top_prop
             if top is not None:
-                sampler = sampler_for(top.mass, top.width, nu)
+                sampler = propagator_sampler(top.mass, top.width, max(self.root_min, math.sqrt(tau_floor * self.s)), nu)
             else:
                 sampler = PowerLaw(1.0) if tau_floor > 0 else PowerLaw(nu)
             if tau_floor >= 1.0:
@@ -423,8 +495,10 @@ class PhaseSpaceChannel(Mapping):
             if node.kind != "leaf":
                 mom[i] = mom[node.children[0]] + mom[node.children[1]]
         mom[tree.root] = p1 + p2
+        dots = _pair_products(p[:, 2:], [nd.mass for nd in nodes[:self.n_out]])
         for i in tree.sample_order:  # same order and limits as forward: m holds the masses drawn so far
-            s[i] = msq(mom[i])
+            legs = [k - 2 for k in sorted(nodes[i].legs)]
+            s[i] = sum(nodes[k].mass ** 2 for k in legs) + dots[:, legs][:, :, legs].sum((1, 2))
             lo, hi = self._invariant_limits(i, m)
             hi = torch.where(hi > lo, hi, lo + 1.0)
             uc, lq = nodes[i].sampler.inverse(torch.minimum(torch.maximum(s[i], lo), hi), lo, hi)

@@ -1,0 +1,295 @@
+"""Tests of the per-topology phase-space channels (channels/channel.py); fast, seeded, float64.
+
+Densities are checked without trusting the channel's own formulas, with the reference helpers of
+tests/test_phase_space.py: the momenta of a channel are mapped to independent coordinates
+
+    c = (x1, x2 [hadronic only], cosθ₁, φ₁, p⃗₂, …, p⃗_{n−1})   (final state boosted to its CM frame),
+
+whose density for uniform u is 1/|det ∂c/∂u| (central finite differences, float64), and
+dx1 dx2 dΦ_n = (dΦ_n/dc_CM) dc with dΦ_n/dc_CM from ``log_dphi_dc`` (a boost along z at fixed
+x1, x2 has unit Jacobian). So log q_ref = −log|det ∂c/∂u| − log(dΦ_n/dc_CM). Volumes are compared
+with the massless n-body formula and with RAMBO; channel densities with each other.
+"""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from test_phase_space import (boost_to_frame, cm_coordinates, log_abs_det, log_dphi_dc, massless_volume,
+                              numerical_jacobian)
+
+from channels import BreitWigner, PhaseSpaceChannel, PhaseSpaceError, Rambo, build_channels, propagator_prior
+from channels import kinematics as kin
+from matrix_elements.registry import matrix_element
+
+F64 = torch.float64
+
+# process, √S (GeV), hadronic, τ_min
+CASES = {
+    "ee-mumu": ("e+ e- > mu+ mu-", 500.0, False, 0.0),
+    "ee-uug": ("e+ e- > u u~ g", 500.0, False, 0.0),
+    "ee-uugg": ("e+ e- > u u~ g g", 500.0, False, 0.0),
+    "ee-ttg": ("e+ e- > t t~ g", 1000.0, False, 0.0),
+    "uu-ee": ("u u~ > e+ e-", 13000.0, True, (60.0 / 13000) ** 2),
+    "gg-ttg": ("g g > t t~ g", 13000.0, True, 0.0),
+    "gg-ttz": ("g g > t t~ z", 13000.0, True, 0.0),
+    "ud-evgg": ("u d~ > e+ ve g g", 13000.0, True, (100.0 / 13000) ** 2),
+    "ug-evdg": ("u g > e+ ve d g", 13000.0, True, (100.0 / 13000) ** 2),
+    "ud-udg": ("u d > u d g", 13000.0, True, (100.0 / 13000) ** 2),
+    "gg-ggg": ("g g > g g g", 13000.0, True, (100.0 / 13000) ** 2),   # 4-gluon vertices: s-, t-chain, contact
+}
+
+
+def gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def rand(g, *shape, lo=0.0, hi=1.0):
+    return lo + (hi - lo) * torch.rand(*shape, generator=g, dtype=F64)
+
+
+def mc(w: torch.Tensor) -> tuple[float, float]:
+    return float(w.mean()), float(w.std() / math.sqrt(w.numel()))
+
+
+def inverse_density(log_q: torch.Tensor) -> torch.Tensor:
+    """1/q, with 0 for unmappable points (log_q = −inf), as an integrand weights them; few such points."""
+    assert float((log_q == -math.inf).to(F64).mean()) < 1e-3
+    return torch.where(torch.isfinite(log_q), (-log_q).exp(), torch.zeros_like(log_q))
+
+
+def channels_for(name: str, **kw) -> tuple[object, list[PhaseSpaceChannel]]:
+    proc, sqrt_s, hadronic, tau_min = CASES[name]
+    me = matrix_element(proc)
+    return me, build_channels(me.topologies, sqrt_s, hadronic, tau_min, **kw)
+
+
+def reference_log_q(ch: PhaseSpaceChannel, u: torch.Tensor, p: torch.Tensor, h: float = 1e-5) -> torch.Tensor:
+    """log density w.r.t. dx1 dx2 dΦ_n (or dΦ_n) from the numerical Jacobian (module docstring)."""
+    def cm(q):
+        return boost_to_frame(q[:, 2:], q[:, 2:].sum(1)) if ch.hadronic else q[:, 2:]
+
+    def coords(v):
+        q = ch.forward(v)[0]
+        c = cm_coordinates(cm(q))
+        return torch.cat([q[:, :2, 0] / (ch.sqrt_s / 2), c], 1) if ch.hadronic else c
+
+    j = numerical_jacobian(coords, u, h=h, periodic=[3] if ch.hadronic else [1])
+    return -log_abs_det(j) - log_dphi_dc(cm(p))
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_every_channel_density_inverse_and_kinematics(name):
+    me, chs = channels_for(name, fold_symmetric=False)
+    sqrt_s = CASES[name][1]
+    n_out = len(me.masses) - 2
+    m2 = torch.tensor(me.masses, dtype=F64) ** 2
+    assert sorted(d for ch in chs for d in ch.diagrams) == list(range(len(me.topologies)))
+    for k, ch in enumerate(chs):
+        assert ch.dims_in == 3 * n_out - 4 + (2 if ch.hadronic else 0)
+        u = rand(gen(100 + k), 12, ch.dims_in, lo=0.02, hi=0.98)
+        p, log_q = ch.forward(u)
+        assert p.shape == (12, n_out + 2, 4) and p.dtype == F64
+        assert bool(torch.isfinite(log_q).all() and torch.isfinite(p).all()), ch
+        scale = p[:, :2, 0].sum(1, keepdim=True)
+        assert bool(((p[:, :2].sum(1) - p[:, 2:].sum(1)).abs() <= 1e-12 * scale).all()), ch
+        assert bool(((kin.msq(p) - m2).abs() <= 1e-10 * scale**2).all()), ch
+        assert bool((p[..., 0] > 0).all())
+        x = p[:, :2, 0] / (sqrt_s / 2)
+        if ch.hadronic:
+            assert bool(((x > 0) & (x <= 1)).all() and (p[:, 0, 3] > 0).all() and (p[:, 1, 3] < 0).all())
+        else:
+            assert torch.allclose(x, torch.ones_like(x), rtol=1e-15)
+        ref = reference_log_q(ch, u, p)
+        assert torch.allclose(log_q, ref, rtol=0, atol=2e-5), (ch, (log_q - ref).abs().max())
+        u2, log_q2 = ch.inverse(p)
+        assert torch.allclose(u2, u, rtol=0, atol=1e-8), (ch, (u2 - u).abs().max())
+        assert torch.allclose(log_q2, log_q, rtol=0, atol=1e-8), ch
+
+
+@pytest.mark.parametrize("name,n", [("ee-uug", 3), ("ee-uugg", 4)])
+def test_massless_volume_every_channel(name, n):
+    """∫ dΦ_n = mean of 1/q over each channel's own samples = (2π)^(4−3n)(π/2)^(n−1) s^(n−2)/((n−1)!(n−2)!)."""
+    _, chs = channels_for(name, fold_symmetric=False)
+    exact = massless_volume(n, 500.0**2)
+    for k, ch in enumerate(chs):
+        _, log_q = ch.forward(rand(gen(200 + k), 40000, ch.dims_in))
+        mean, err = mc(inverse_density(log_q))
+        assert abs(mean - exact) < 4 * err and err < 0.02 * exact, (ch, mean / exact, err / exact)
+
+
+def test_massive_volume_against_rambo():
+    """e+e- → t t̄ g at 1 TeV: every channel's ∫ dΦ₃ agrees with massive RAMBO's (exact density)."""
+    _, chs = channels_for("ee-ttg", fold_symmetric=False)
+    _, log_q_r = Rambo(3, [173.0, 173.0, 0.0]).forward(rand(gen(300), 20000, 5), 1000.0)
+    ref, err_r = mc(inverse_density(log_q_r))
+    for k, ch in enumerate(chs):
+        mean, err = mc(inverse_density(ch.forward(rand(gen(301 + k), 20000, ch.dims_in))[1]))
+        assert abs(mean - ref) < 4 * math.hypot(err, err_r) and err < 0.02 * mean, (ch, mean / ref)
+
+
+def test_channel_densities_are_mutually_normalised():
+    """g g → t t̄ Z: E_{p~q_i}[q_j(p)/q_i(p)] = ∫ q_j = 1 for every pair (i, j) (every channel covers the
+    whole phase space; the massive final state keeps q_j/q_i bounded, so the variance is finite)."""
+    _, chs = channels_for("gg-ttz", fold_symmetric=False)
+    for i, ci in enumerate(chs):
+        p, log_qi = ci.forward(rand(gen(400 + i), 10000, ci.dims_in))
+        assert bool(torch.isfinite(log_qi).all())
+        for j, cj in enumerate(chs):
+            _, log_qj = cj.inverse(p)
+            mean, err = mc((log_qj - log_qi).exp())
+            if i == j:
+                assert mean == pytest.approx(1.0, abs=1e-9)
+            else:
+                assert abs(mean - 1) < 4 * err and err < 0.15, (ci, cj, mean, err)
+
+
+def test_channel_densities_agree_on_a_common_region():
+    """e+e- → u ū g g (massless, no cuts: q_j/q_i has unbounded variance near collinear limits): on the
+    region R where all pair masses exceed 30 GeV, ∫_R q_j estimated from the samples of every channel
+    i (mean of 1_R q_j/q_i) agrees with the estimate from channel j's own samples."""
+    _, chs = channels_for("ee-uugg", fold_symmetric=False)
+    samples = []
+    for i, ci in enumerate(chs):
+        p, log_q = ci.forward(rand(gen(450 + i), 20000, ci.dims_in))
+        pairs = torch.stack([kin.mass(p[:, a] + p[:, b]) for a in range(2, 6) for b in range(a + 1, 6)], 1)
+        samples.append((p, log_q, (pairs > 30.0).all(1)))
+    for j, cj in enumerate(chs):
+        own_p, own_lq, own_in = samples[j]
+        ref, ref_err = mc(own_in.to(F64))
+        assert 0.05 < ref < 0.95
+        for i, (p, log_qi, inside) in enumerate(samples):
+            _, log_qj = cj.inverse(p)
+            mean, err = mc(torch.where(inside, (log_qj - log_qi).exp(), torch.zeros_like(log_qi)))
+            assert abs(mean - ref) < 4 * math.hypot(err, ref_err) and err < 0.1 * ref, (i, cj, mean, ref, err)
+
+
+def test_invariant_min_restricts_tree_invariants():
+    """With invariant_min, every tree invariant of a channel stays above its bound, the density is
+    still exact, and the channel volume equals RAMBO's volume of the same region."""
+    cut = 40.0
+    me = matrix_element("e+ e- > u u~ g")
+    chs = build_channels(me.topologies, 500.0, False, invariant_min=lambda legs: cut if len(legs) == 2 else 0.0,
+                         fold_symmetric=False)
+    pr, log_qr = Rambo(3).forward(rand(gen(500), 40000, 5), 500.0)
+    for k, ch in enumerate(chs):
+        pairs = [n.legs for n in ch.tree.nodes if len(n.legs) == 2]
+        assert pairs
+        u = rand(gen(501 + k), 40000, ch.dims_in)
+        p, log_q = ch.forward(u)
+        for legs in pairs:
+            assert bool((kin.mass(p[:, sorted(legs)].sum(1)) >= cut * (1 - 1e-12)).all())
+        ref = reference_log_q(ch, u[:12].clamp(0.02, 0.98), ch.forward(u[:12].clamp(0.02, 0.98))[0])
+        assert torch.allclose(ch.forward(u[:12].clamp(0.02, 0.98))[1], ref, atol=2e-5)
+        inside = torch.ones(40000, dtype=torch.bool)
+        for legs in pairs:
+            inside &= kin.mass(pr[:, [i - 2 for i in sorted(legs)]].sum(1)) >= cut
+        a, ea = mc(inverse_density(log_q))
+        b, eb = mc(inside.to(F64) * (-log_qr).exp())
+        assert abs(a - b) < 4 * math.hypot(ea, eb) and ea < 0.02 * a, (ch, a / b)
+        u2, _ = ch.inverse(p[:100])
+        assert torch.allclose(u2, u[:100], atol=1e-8)
+
+
+def test_grouping_and_drell_yan_luminosity():
+    # fixed energy: the γ* and Z diagrams share the one channel (its invariant is s)
+    _, chs = channels_for("ee-mumu")
+    assert len(chs) == 1 and chs[0].diagrams == (0, 1) and chs[0].dims_in == 2
+    # hadronic: γ* (1/ŝ^ν) and Z (Breit–Wigner) channels; the Z channel's ŝ peaks at MZ²
+    _, chs = channels_for("uu-ee")
+    assert [c.diagrams for c in chs] == [(0,), (1,)]
+    z = chs[1]
+    assert isinstance(z.luminosity.sampler, BreitWigner)
+    p, _ = z.forward(rand(gen(600), 20000, 4))
+    m = kin.mass(p[:, 2:].sum(1))
+    mz, wz = z.topology.propagators[0].mass, z.topology.propagators[0].width
+    assert float(((m - mz).abs() < 3 * wz).to(F64).mean()) > 0.75
+    m_a = kin.mass(chs[0].forward(rand(gen(601), 20000, 4))[0][:, 2:].sum(1))
+    assert float(((m_a - mz).abs() < 3 * wz).to(F64).mean()) < 0.05
+
+
+def test_channel_counts_folding_and_limit():
+    me = matrix_element("g g > t t~ g g")
+    folded = build_channels(me.topologies, 13000.0, True)
+    unfolded = build_channels(me.topologies, 13000.0, True, fold_symmetric=False)
+    assert len(me.topologies) == 123 and len(unfolded) == 123 and len(folded) == 73
+    assert sum(c.multiplicity for c in folded) == len(unfolded)
+    assert {c.multiplicity for c in folded} == {1, 2}
+    with pytest.raises(PhaseSpaceError, match="73 phase-space channels exceed max_channels=50; raise integrator.max_channels"):
+        build_channels(me.topologies, 13000.0, True, max_channels=50)
+    _, chs = channels_for("ee-uugg")
+    assert len(chs) == 5 and sorted(c.multiplicity for c in chs) == [1, 1, 2, 2, 2]
+    _, chs = channels_for("gg-ggg")
+    assert sum(c.multiplicity for c in chs) == 25 and len(chs) == 8
+
+
+def test_folded_orbit_partner_is_a_permuted_channel():
+    """The gluon-swapped image of a folded channel has the density of the channel at swapped momenta."""
+    me, folded = channels_for("ee-uugg")
+    _, unfolded = channels_for("ee-uugg", fold_symmetric=False)
+    rep = next(c for c in folded if c.multiplicity == 2)
+    swap = [0, 1, 2, 3, 5, 4]
+    p, log_q = rep.forward(rand(gen(700), 200, rep.dims_in))
+    partners = [c for c in unfolded if c.diagrams != rep.diagrams]
+    matches = [c for c in partners if torch.allclose(c.inverse(p[:, swap])[1], log_q, atol=1e-8)]
+    assert len(matches) == 1
+
+
+def test_propagator_prior():
+    me, chs = channels_for("uu-ee")
+    p, _ = chs[1].forward(rand(gen(800), 500, 4))
+    alpha = propagator_prior(chs, p)
+    s = kin.msq(p[:, 2:].sum(1))
+    mz, wz = 91.188, me.topologies[1].propagators[0].width
+    pa, pz = 1 / s**2, 1 / ((s - mz**2) ** 2 + mz**2 * wz**2)
+    assert torch.allclose(alpha[:, 1], pz / (pa + pz), rtol=1e-10)
+    assert torch.allclose(alpha.sum(1), torch.ones(500, dtype=F64), rtol=1e-12)
+    # folded channels: the normalisation runs over all diagrams, so Σ_c α_c ≤ 1 at a point
+    me, folded = channels_for("gg-ggg")
+    _, unfolded = channels_for("gg-ggg", fold_symmetric=False)
+    p, _ = unfolded[3].forward(rand(gen(801), 300, unfolded[3].dims_in))
+    a_u, a_f = propagator_prior(unfolded, p), propagator_prior(folded, p)
+    assert torch.allclose(a_u.sum(1), torch.ones(300, dtype=F64), rtol=1e-12)
+    assert bool((a_f.sum(1) <= 1 + 1e-12).all() and (a_f >= 0).all())
+    col = {c.diagrams: k for k, c in enumerate(unfolded)}
+    assert torch.allclose(a_f, a_u[:, [col[c.diagrams] for c in folded]], rtol=1e-12)
+
+
+def test_edge_points_are_flagged_not_fatal():
+    """u on the boundary (massless invariant exactly 0) gives log_q = −inf and valid momenta, not an error."""
+    _, chs = channels_for("ee-uugg", fold_symmetric=False)
+    for ch in chs:
+        u = rand(gen(900), 8, ch.dims_in)
+        u[:4] = 0.0
+        p, log_q = ch.forward(u)
+        assert bool(torch.isfinite(p).all())
+        assert torch.allclose(p[:, :2].sum(1), p[:, 2:].sum(1), atol=1e-9)
+        assert bool(torch.isfinite(log_q[4:]).all())
+        assert bool((log_q[:4] == -math.inf).all())
+
+
+def test_bad_input():
+    me = matrix_element("e+ e- > t t~ g")
+    with pytest.raises(PhaseSpaceError, match="threshold"):
+        build_channels(me.topologies, 300.0, False)
+    _, chs = channels_for("ee-uug")
+    with pytest.raises(PhaseSpaceError):
+        chs[0].forward(torch.rand(5, 4, dtype=F64))
+    with pytest.raises(PhaseSpaceError):
+        build_channels([], 500.0, False)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_channels_on_cuda():
+    _, chs = channels_for("gg-ttg")
+    u = rand(gen(1000), 64, chs[0].dims_in, lo=0.02, hi=0.98)
+    for ch in chs:
+        p, log_q = ch.forward(u)
+        pc, log_qc = ch.forward(u.cuda())
+        assert pc.device.type == "cuda" and torch.allclose(pc.cpu(), p, atol=1e-8)
+        assert torch.allclose(log_qc.cpu(), log_q, atol=1e-9)
+        uc, _ = ch.inverse(pc)
+        assert torch.allclose(uc.cpu(), u, atol=1e-8)
+    alpha = propagator_prior(chs, pc)
+    assert alpha.device.type == "cuda"

@@ -463,9 +463,16 @@ class PhaseSpaceChannel(Mapping):
         ok = ok & torch.isfinite(log_q) & torch.isfinite(p).flatten(1).all(1)
         if not bool(ok.all()):
             bad = ~ok
-            half = torch.full((int(bad.sum()), self._fallback.dims_in), 0.5, dtype=u.dtype, device=u.device)
-            p_fb, _ = self._fallback.forward(half, (p1 + p2)[bad])
             p = p.clone()
+            p_in = p[bad, :2]
+            if not bool(torch.isfinite(p_in).all()):  # e.g. τ = 0 exactly: use x1 = x2 = 1 there
+                one = torch.ones(p_in.shape[0], dtype=u.dtype, device=u.device)
+                q1, q2 = parton_momenta(one, one, self.sqrt_s)
+                fin = torch.isfinite(p_in).flatten(1).all(1, keepdim=True).unsqueeze(-1)
+                p_in = torch.where(fin, p_in, torch.stack([q1, q2], 1))
+                p[bad, :2] = p_in
+            half = torch.full((int(bad.sum()), self._fallback.dims_in), 0.5, dtype=u.dtype, device=u.device)
+            p_fb, _ = self._fallback.forward(half, p_in.sum(1))
             p[bad, 2:] = p_fb
             log_q = torch.where(ok, log_q, torch.full_like(log_q, -math.inf))
         return p, log_q

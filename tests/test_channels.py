@@ -267,6 +267,15 @@ def test_edge_points_are_flagged_not_fatal():
         assert torch.allclose(p[:, :2].sum(1), p[:, 2:].sum(1), atol=1e-9)
         assert bool(torch.isfinite(log_q[4:]).all())
         assert bool((log_q[:4] == -math.inf).all())
+    # hadronic, massless, tau_min = 0: τ = 0 exactly at u = 0
+    me = matrix_element("u d > u d g")
+    for ch in build_channels(me.topologies, 13000.0, True, 0.0):
+        u = rand(gen(901), 6, ch.dims_in)
+        u[:2] = 0.0
+        p, log_q = ch.forward(u)
+        assert bool(torch.isfinite(p).all()) and bool((log_q[:2] == -math.inf).all())
+        assert bool(torch.isfinite(log_q[2:]).all())
+        assert torch.allclose(p[:, :2].sum(1), p[:, 2:].sum(1), atol=1e-8)
 
 
 def test_bad_input():

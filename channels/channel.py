@@ -333,7 +333,9 @@ class PhaseSpaceChannel(Mapping):
     incoming first, legs in the topology's process order; hadronic: p[:,0] = x1 √S/2 (1,0,0,1),
     p[:,1] = x2 √S/2 (1,0,0,−1); fixed energy: x1 = x2 = 1. ``log_q``: log density w.r.t.
     dx1 dx2 dΦ_n (hadronic) or dΦ_n (fixed energy), dΦ_n with its (2π) factors (GeV units);
-    −inf for points that cannot be mapped. ``inverse(p) -> (u, log_q)`` with the same log_q.
+    −inf for points that cannot be mapped. ``inverse(p) -> (u, log_q)`` with the same log_q; for
+    points outside the channel's support (ŝ < τ_min S, or a tree invariant below its
+    ``invariant_min`` bound) log_q = −inf (q = 0) and u is clamped into the cube.
 
     Attributes: ``dims_in`` (3 n_out − 4, + 2 hadronic), ``topology`` (representative diagram),
     ``diagrams`` (engine diagram indices this channel enhances), ``multiplicity`` (orbit size of
@@ -486,10 +488,12 @@ class PhaseSpaceChannel(Mapping):
         tree, nodes = self.tree, self.tree.nodes
         zero = torch.zeros(n, dtype=p.dtype, device=p.device)
         cols = []
+        inside = torch.ones(n, dtype=torch.bool, device=p.device)  # p within this channel's support
         if self.hadronic:
             x = p[:, :2, 0] * (2.0 / self.sqrt_s)
             u_l, log_q = self.luminosity.inverse(x)
-            cols.extend([u_l[:, 0], u_l[:, 1]])
+            cols.extend([u_l[:, 0].clamp(0.0, 1.0), u_l[:, 1]])
+            inside = inside & (x[:, 0] * x[:, 1] >= self.luminosity.tau_min * (1.0 - 1e-9))
         else:
             x, log_q = torch.ones(n, 2, dtype=p.dtype, device=p.device), zero.clone()
         p1, p2, s_hat = self._incoming(x)
@@ -507,6 +511,8 @@ class PhaseSpaceChannel(Mapping):
             legs = [k - 2 for k in sorted(nodes[i].legs)]
             s[i] = sum(nodes[k].mass ** 2 for k in legs) + dots[:, legs][:, :, legs].sum((1, 2))
             lo, hi = self._invariant_limits(i, m)
+            tol = 1e-9 * hi
+            inside = inside & (s[i] >= lo - tol) & (s[i] <= hi + tol)
             hi = torch.where(hi > lo, hi, lo + 1.0)
             uc, lq = nodes[i].sampler.inverse(torch.minimum(torch.maximum(s[i], lo), hi), lo, hi)
             m[i] = s[i].clamp_min(0.0).sqrt()
@@ -523,7 +529,7 @@ class PhaseSpaceChannel(Mapping):
                 uu, lq = _decay_inverse(mom[a], mom[i], s[i], s[a], s[b])
             cols.extend([uu[:, 0], uu[:, 1]])
             log_q = log_q + lq
-        log_q = torch.where(torch.isfinite(log_q), log_q, torch.full_like(log_q, -math.inf))
+        log_q = torch.where(torch.isfinite(log_q) & inside, log_q, torch.full_like(log_q, -math.inf))
         return torch.stack(cols, dim=1), log_q
 
 

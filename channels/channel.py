@@ -178,6 +178,7 @@ class _Tree:
                 sib.append(par.children[1] if par.children[0] == j else par.children[0])
                 j = self.nodes[j].parent
             self.path_siblings[i] = sib
+        self._imin = None  # the bounds are stored in the nodes; keep no reference to the callable (pickling)
 
     def _cut(self, legs: frozenset[int]) -> float:
         if self._imin is None or len(legs) < 2:

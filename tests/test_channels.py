@@ -358,3 +358,13 @@ def test_inverse_outside_support_has_zero_density():
     for ch in chs:
         _, log_q = ch.inverse(p)
         assert bool((log_q[below] == -math.inf).all()) and bool(torch.isfinite(log_q[~below]).all())
+
+
+def test_channels_pickle_with_lambda_cuts():
+    import pickle
+    me = matrix_element("u d~ > e+ ve g g")
+    chs = build_channels(me.topologies, 13000.0, True, 1e-4, invariant_min=lambda legs: 10.0)
+    copies = pickle.loads(pickle.dumps(chs))
+    u = rand(gen(1300), 5, chs[0].dims_in)
+    for a, b in zip(chs, copies):
+        assert torch.equal(a.forward(u)[1], b.forward(u)[1]) and a.diagrams == b.diagrams

@@ -16,7 +16,8 @@ its density has the diagram's peaks:
 * **Invariants** (n − 2 numbers). The mass² of every internal non-root node is drawn bottom-up
   (daughters before mothers) by an :class:`~channels.invariants.InvariantSampler`: s-channel
   propagators with :func:`propagator_sampler` (Breit–Wigner if the line has mass and width and
-  can resonate, 1/(s − M² + MΓ)^ν for a massive line below threshold, else 1/s^ν, ν = 0.8 by default), pseudo-nodes and spine nodes X_i uniformly. Limits:
+  can resonate, 1/(s − M² + MΓ)^ν for a massive line below threshold, else 1/s^ν, ν = 0.8 by
+  default), pseudo-nodes and spine nodes X_i uniformly. Limits:
   lower √s = max(Σ masses of the (already drawn) daughters, ``invariant_min(legs)``), upper
   √s = √ŝ − Σ current masses of the siblings of every node on the path to the root, where the
   current mass of a node not yet drawn is max(Σ current masses of its daughters,
@@ -37,7 +38,10 @@ By dΦ_n(P) = dΦ₂(P; K, P−K) dM_K²/(2π) dΦ(K) dΦ(P−K) the density w.r
 dΦ_n (fixed energy), dΦ_n with its (2π) factors, is the product of the sampler densities times
 2π per invariant, of 8πs/λ^{1/2}(s, s1, s2) per decay and of q_t 8πλ^{1/2}(s, p_a², p_b²) per
 t-channel step, and of the luminosity density. ``u`` columns: [x-lumi (2)] [invariants in
-sampling order] [angle pairs, top-down]. ``inverse`` recomputes everything from the momenta.
+sampling order] [angle pairs, top-down]. ``inverse`` recomputes everything from the momenta, with
+cancellation-free forms for nearly collinear light pairs (pair invariants, decay angles of boosted
+light systems, 1 ∓ cosθ of t-channel steps), so forward ∘ inverse is accurate also at strongly
+peaked points; points outside the channel's support (below ``invariant_min`` or τ_min) get q = 0.
 
 Points at a numerical edge (e.g. an invariant exactly at a threshold) get log_q = −inf and, so
 that downstream code never sees NaN, a fixed valid final state (RAMBO at u = ½).

@@ -27,7 +27,7 @@ bias the combined estimate low.  σ_c for the allocation is smoothed over iterat
 The first ``warmup_fraction`` of the calls go to ``warmup_iterations`` iterations whose estimates
 are discarded (grids and allocation only); the remaining iterations are combined with weights
 1/Var Î_i, with χ²/dof = Σ_i (Î_i − Ī)² / Var Î_i / (m − 1).  Per-channel values are combined
-the same way per channel.  Random numbers come from a seeded ``torch.Generator``.
+with the same iteration weights (so they add up to the total).  Random numbers come from a seeded ``torch.Generator``.
 
 Event weights of a combined sample are W_j = (N / n_c) w_j, whose mean is Î; ``sample`` draws
 such weighted events with the current grids and allocation (for unweighting).
@@ -243,7 +243,13 @@ class MultiChannelVegas:
         V = torch.stack(vals)  # [m, k]
         VM = torch.stack(vms)
         tot_v, tot_e, chi2 = _combine(V.sum(dim=1), VM.sum(dim=1))
-        ch_v, ch_e, _ = _combine(V, VM)
+        # per channel with the iteration weights of the total (so that Σ_c Î_c = Î exactly; a
+        # per-channel 1/var_c weighting would be biased low in channels with few points)
+        tv = VM.sum(dim=1)
+        wi = torch.where(tv > 0, 1.0 / tv.clamp_min(1e-300), torch.zeros_like(tv))
+        wi = wi / wi.sum() if float(wi.sum()) > 0 else torch.full_like(tv, 1.0 / tv.numel())
+        ch_v = (wi[:, None] * V).sum(dim=0)
+        ch_e = torch.sqrt((wi[:, None] ** 2 * VM).sum(dim=0))
         m = len(vals)
         w_last = torch.cat([x[2] for x in last]) if last else None
         c_last = torch.cat([x[1] for x in last]) if last else None

@@ -2,9 +2,14 @@
 
     α_i(p) = softmax_i( log α_i^prior(p) + NN_i(features(p)) ),   i over the active channels,
 
-so Σ_i α_i = 1 at every point, inactive (dropped) channels get α_i = 0, and with the network
+so Σ_i α_i = 1 at every point, inactive (dropped) channels get α_i = 0 (as do channels whose prior
+is 0: log 0 = −inf), and with the network
 output at zero (its last layer is zero-initialised) α equals the prior normalised to one
-(uniform 1/k without a prior).  Prior rows that are all zero (or non-finite) are replaced by
+(uniform 1/k without a prior).  The network output is bounded, NN = B tanh(NN_raw / B) with
+B = ``max_correction`` (default 2), so α_i changes by at most a factor e^{2B} relative to the
+prior: a channel can never be given a large weight in a region its own mapping hardly samples
+(where the training samples cannot see the resulting huge weights; unbounded corrections were
+seen to run away there and bias the estimate with underestimated errors).  Prior rows that are all zero (or non-finite) are replaced by
 the uniform prior over the active channels.  Softmax and α in float64, network in float32.
 
 For the multi-channel estimator to be unbiased, the prior and the features must be functions
@@ -22,8 +27,9 @@ class ChannelWeights(nn.Module):
     """α = softmax(log α_prior + NN(features)) over the active channels."""
 
     def __init__(self, channels: int, features: int, hidden: int = 32, layers: int = 2,
-                 generator: torch.Generator | None = None):
+                 generator: torch.Generator | None = None, max_correction: float = 2.0):
         super().__init__()
+        self.max_correction = float(max_correction)
         generator = generator if generator is not None else torch.Generator().manual_seed(0)
         self.channels = channels
         self.n_features = features
@@ -63,7 +69,11 @@ class ChannelWeights(nn.Module):
             return None
         dtype = self.net[0].weight.dtype
         z = (features.to(dtype) - self.feat_mean.to(dtype)) / self.feat_scale.to(dtype)
-        return self.net(z).to(torch.float64)
+        out = self.net(z).to(torch.float64)
+        if self.max_correction > 0:
+            b = self.max_correction
+            out = b * torch.tanh(out / b)
+        return out
 
     def forward(self, prior: Tensor | None, features: Tensor | None, active: Tensor, n: int | None = None) -> Tensor:
         """Channel weights ``α [n, k]`` (float64); ``active``: bool ``[k]``."""

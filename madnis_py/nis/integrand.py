@@ -52,7 +52,10 @@ class Integrand:
         if v is None:
             return None
         if isinstance(v, np.ndarray) or np.isscalar(v) or isinstance(v, (list, tuple)):
-            v = torch.as_tensor(np.asarray(v, dtype=np.float64))
+            try:
+                v = torch.as_tensor(np.asarray(v, dtype=np.float64))
+            except (TypeError, ValueError) as exc:
+                raise IntegrandError(f"integrand {name} must be a tensor or array of numbers ({exc})") from None
         if not isinstance(v, Tensor):
             raise IntegrandError(f"integrand {name} must be a tensor or array, got {type(v).__name__}")
         v = v.to(device=self.device, dtype=torch.float64)

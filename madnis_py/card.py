@@ -29,7 +29,7 @@ BEAMS: dict[str, int] = {"p": 2212, "p~": -2212, "e+": -11, "e-": 11}
 #: dynamic scale names (case-insensitive) accepted by :mod:`madnis_py.scales`
 DYNAMIC_SCALES = ("HT/2", "HT", "mT-sum/2", "mT-sum", "sqrt_shat")
 
-METHODS = ("vegas", "flat", "vegas-multichannel")
+METHODS = ("vegas", "flat", "vegas-multichannel", "madnis")
 DEFAULT_PDF = "NNPDF23_lo_as_0130_qed"
 
 TOP_KEYS = ("process", "collider", "pdf", "scale", "alpha_s", "cuts", "parameters", "integrator", "seed", "device")

@@ -159,12 +159,14 @@ class _Stats:
 
 def _multichannel(integrand: CollisionIntegrand, settings, quiet: bool):
     """The multi-channel integrand when the card asks for it (or by default with > 1 channel), else None."""
-    if settings.method_given and settings.method != "vegas-multichannel":
+    if settings.method_given and settings.method not in ("vegas-multichannel", "madnis"):
         return None
     from .multichannel_integrand import MultiChannelIntegrand
 
     try:
-        multi = MultiChannelIntegrand(integrand, fold_symmetric=True, max_channels=settings.max_channels)
+        # method madnis: unfolded channels (the NIS form needs multiplicity 1)
+        multi = MultiChannelIntegrand(integrand, fold_symmetric=settings.method != "madnis",
+                                      max_channels=settings.max_channels)
     except InputError as exc:
         if settings.method_given:
             raise
@@ -194,6 +196,7 @@ def integrate_card(card: RunCard, quiet: bool = False) -> dict[str, Any]:
     chi2s = []
     subprocesses = []
     samples: list[torch.Tensor] = []
+    training_calls = 0
     calls_each = max(settings.calls // len(run.integrands), 1000)
     for k, integrand in enumerate(run.integrands):
         stats = _Stats(integrand)
@@ -207,7 +210,19 @@ def integrate_card(card: RunCard, quiet: bool = False) -> dict[str, Any]:
                 )
 
         multi = _multichannel(integrand, settings, quiet)
-        if multi is not None:
+        if multi is not None and settings.method == "madnis":
+            from .nis.collider import integrate_madnis
+
+            _log(f"  {integrand.terms[0].group.name} (+{len(integrand.terms) - 1} groups): "
+                 f"{multi.n_channels} phase-space channels, neural importance sampling", quiet)
+            res, n_training, _ = integrate_madnis(multi, calls_each, seed, integrand.device,
+                                                  None if quiet else (lambda m: _log(m, False)))
+            check(res.n_calls, res.n_nonzero)
+            training_calls += n_training
+            n_nonfinite += multi.n_nonfinite
+            n_passed += multi.n_passed
+            n_channels += multi.n_channels
+        elif multi is not None:
             from channels.multichannel import MultiChannelVegas
 
             _log(f"  {integrand.terms[0].group.name} (+{len(integrand.terms) - 1} groups): "
@@ -287,5 +302,7 @@ def integrate_card(card: RunCard, quiet: bool = False) -> dict[str, Any]:
         "n_nonfinite_me": n_nonfinite,
         "dropped_subprocesses": [{"name": n, "reason": r} for n, r in run.dropped],
     }
+    if method == "madnis":
+        result["training_calls"] = training_calls  # included in n_calls
     _log(f"sigma = {total:.6g} +- {error:.3g} pb  ({n_calls} calls, {result['wall_time_s']:.1f} s)", quiet)
     return result

@@ -229,6 +229,7 @@ class Integrator:
         self.chan_mean = torch.full((self.k,), math.nan, dtype=torch.float64, device=self.device)
         self.chan_var = torch.full((self.k,), math.nan, dtype=torch.float64, device=self.device)
         self.training_calls = 0
+        self.last_event_weights: Tensor | None = None
         self.warmed = False
         self.optimizer: torch.optim.Optimizer | None = None
         cap = buffer_capacity if buffer_capacity is not None else 32 * batch_size
@@ -565,6 +566,7 @@ class Integrator:
         t0 = time.perf_counter()
         before = self.total_calls
         r = self._run(calls, allocation, batch_size, keep=False)
+        self.last_event_weights = r["event_w"]  # event weights W of this integration (⟨W⟩ = value)
         strict, partial, w_ref = unweighting_efficiencies(r["event_w"])
         return NISResult(
             value=r["value"], error=r["error"], n_calls=self.total_calls - before,

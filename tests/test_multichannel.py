@@ -219,3 +219,21 @@ def test_nis_form_integrates_with_the_nis_integrator():
     r_nis = integ.integrate(20_000)
     ref = MultiChannelVegas(MultiChannelIntegrand(base), multi.dims, multi.n_channels, seed=21).integrate(20_000)
     assert _agree((r_nis.value, r_nis.error), (ref.value, ref.error)), (r_nis, ref.value, ref.error)
+
+
+def test_propagator_prior_gives_the_same_cross_section():
+    base = _base("e+ e- > u u~ g g", ["e+", "e-"], 500.0, {"ptj": 20, "drjj": 0.4})
+    sde = MultiChannelIntegrand(base)
+    prop = MultiChannelIntegrand(base, prior="propagator")
+    assert prop.prior == "propagator" and prop.n_channels == sde.n_channels
+    # the two priors differ pointwise ...
+    u = torch.rand(200, sde.dims, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    a, b = sde.evaluate(u, 0), prop.evaluate(u, 0)
+    assert torch.equal(a.f_over_q, b.f_over_q)
+    assert not torch.allclose(a.block_prior[a.passed], b.block_prior[b.passed])
+    # ... but integrate to the same σ
+    r1 = MultiChannelVegas(sde, sde.dims, sde.n_channels, seed=31).integrate(30_000, iterations=5)
+    r2 = MultiChannelVegas(prop, prop.dims, prop.n_channels, seed=32).integrate(30_000, iterations=5)
+    assert _agree((r1.value, r1.error), (r2.value, r2.error)), (r1.value, r1.error, r2.value, r2.error)
+    with pytest.raises(InputError, match="unknown channel prior"):
+        MultiChannelIntegrand(base, prior="flat")

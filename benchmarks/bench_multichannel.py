@@ -7,6 +7,13 @@ table goes to stdout.  Efficiencies are measured on samples of the same size for
 (≈ 8 % of the calls: multi-channel VEGAS on its last iteration, VEGAS on one extra iteration with
 its final grid — those calls are not part of the budget or the estimate —, flat on its last batch).
 
+Optional fourth method for the fixed-energy (e+e-) process: ``madspace-multichannel`` — the same
+channels (diagram grouping, multiplicities, SDE weights, multi-channel VEGAS, cuts in the integrand)
+but each channel's mapping is PyPI ``madspace``'s ``PhaseSpaceMapping`` built from the same diagram
+topology (its density w.r.t. dΦ_n, (2π) factors included, was checked against the massless n-body
+volume).  Hadronic madspace channels are not wired (their luminosity sampling and ŝ bounds would
+need the cuts folded into madspace's own ``Cuts``).
+
 Note that one call is one phase-space point: for flat and VEGAS it evaluates the |M|² of every
 subprocess group at that point, for multi-channel VEGAS only the group of the point's channel.
 
@@ -37,6 +44,71 @@ PROCESSES = {
 METHODS = ("flat", "vegas", "vegas-multichannel")
 
 
+def _madspace_diagram(topo):
+    """``madspace.Diagram`` of a :class:`matrix_elements.topology.Topology` (same legs and propagators)."""
+    import madspace as ms
+
+    def line(code: int):
+        return ms.LineRef(f"o{code - topo.n_in}") if code >= 0 else ms.LineRef(f"p{-code - 1}")
+
+    props = list(topo.propagators)
+    n_s = len(topo.s_channel)
+    vertices = [[ms.LineRef(f"p{k}")] + [line(c) for c in p.daughters] for k, p in enumerate(props[:n_s])]
+    chain = topo.t_chain
+    if len(chain) == 1:
+        vertices.append([ms.LineRef("i0"), ms.LineRef("i1")] + [line(c) for c in chain[0]])
+    else:
+        for i, objs in enumerate(chain):
+            left = ms.LineRef("i0") if i == 0 else ms.LineRef(f"p{n_s + i - 1}")
+            right = ms.LineRef("i1") if i == len(chain) - 1 else ms.LineRef(f"p{n_s + i}")
+            vertices.append([left] + [line(c) for c in objs] + [right])
+    masses = [m for _, m in topo.externals]
+    return ms.Diagram(masses[:2], masses[2:], [ms.Propagator(mass=p.mass, width=p.width, pdg_id=p.pdg) for p in props],
+                      vertices)
+
+
+class MadSpaceChannel:
+    """A channel of :func:`channels.channel.build_channels` with its mapping replaced by madspace's (e+e- only)."""
+
+    def __init__(self, channel, sqrt_s: float):
+        import madspace as ms
+
+        self.topology, self.diagrams, self.multiplicity = channel.topology, channel.diagrams, channel.multiplicity
+        self.mapping = ms.PhaseSpaceMapping(ms.Topology(_madspace_diagram(channel.topology)), sqrt_s, leptonic=True)
+        self.dims_in = self.mapping.random_dim()
+
+    def forward(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.mapping.map_forward([u.contiguous()])
+        det = out.det  # Jacobian 1/g w.r.t. dΦ_n
+        return out.momenta, torch.where(det > 0, -torch.log(det), torch.full_like(det, -math.inf))
+
+
+def run_madspace(key: str, calls: int, iterations: int, seed: int) -> dict:
+    """Multi-channel VEGAS with madspace channel mappings, the settings run.py uses for vegas-multichannel."""
+    from channels.channel import build_channels
+    from channels.multichannel import MultiChannelVegas
+    from madnis_py.multichannel_integrand import MultiChannelIntegrand
+    from madnis_py.run import prepare
+    from madnis_py.unweighting import unweighting_efficiency
+
+    process, beams, sqrt_s, cuts = PROCESSES[key]
+    card = parse_card({"process": process, "collider": {"beams": beams, "sqrt_s": sqrt_s}, "cuts": cuts,
+                       "integrator": {"calls": calls, "iterations": iterations}, "seed": seed})
+    t0 = time.perf_counter()
+    run = prepare(card, quiet=True)
+    (base,) = run.integrands
+
+    def builder(topologies, sqrt_s, hadronic, **kw):
+        return [MadSpaceChannel(c, sqrt_s) for c in build_channels(topologies, sqrt_s, hadronic, **kw)]
+
+    multi = MultiChannelIntegrand(base, builder=builder)
+    res = MultiChannelVegas(multi, multi.dims, multi.n_channels, seed=seed).integrate(
+        calls, iterations, card.integrator.warmup_fraction)
+    return {"cross_section_pb": res.value, "error_pb": res.error, "relative_error": res.error / abs(res.value),
+            "n_calls": res.n_calls, "n_channels": multi.n_channels, "bench_wall_s": time.perf_counter() - t0,
+            "unweighting_efficiency": unweighting_efficiency(res.last_weights), "chi2_dof": res.chi2_dof}
+
+
 def run_one(key: str, method: str, calls: int, iterations: int, seed: int) -> dict:
     process, beams, sqrt_s, cuts = PROCESSES[key]
     integ = {"method": method, "calls": calls, "iterations": iterations}
@@ -56,12 +128,19 @@ def main() -> None:
     ap.add_argument("--iterations", type=int, default=10)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--processes", nargs="*", default=list(PROCESSES))
+    ap.add_argument("--no-madspace", action="store_true", help="skip the madspace channels (e+e- only)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     rows = []
     for key in args.processes:
-        for method in METHODS:
-            r = run_one(key, method, args.calls, args.iterations, args.seed)
+        methods = list(METHODS)
+        if not args.no_madspace and PROCESSES[key][1][0].startswith("e"):
+            methods.append("madspace-multichannel")
+        for method in methods:
+            if method == "madspace-multichannel":
+                r = run_madspace(key, args.calls, args.iterations, args.seed)
+            else:
+                r = run_one(key, method, args.calls, args.iterations, args.seed)
             rows.append((key, method, r))
             eff = r["unweighting_efficiency"] or {"strict": math.nan, "partial": math.nan}
             print(f"# {key} {method}: {r['cross_section_pb']:.5g} +- {r['error_pb']:.2g} pb, "

@@ -9,7 +9,8 @@ Example (every key but ``process`` and ``collider`` is optional)::
     alpha_s: pdf                   # 'pdf' = the set's α_s(μR), or a fixed number
     cuts: {ptj: 20, etaj: 5}       # MadGraph run_card names; only the listed cuts are applied
     parameters: {MT: 173.0}        # MadGraph param_card names
-    integrator: {method: vegas, calls: 1000000}
+    integrator: {method: vegas-multichannel, calls: 1000000}   # or vegas, flat; default: vegas-multichannel
+                                   # when the process has > 1 phase-space channel, else vegas
     seed: 1
 """
 from __future__ import annotations

@@ -188,6 +188,24 @@ def test_multichannel_numpy_backend_plain_weight() -> None:
     assert abs(res.value - 1.0) < 4 * res.error
 
 
+def test_madnis_tuple_order_and_keyword_only_options() -> None:
+    """``madnis_order=True`` accepts PyPI madnis' (weight, features, prior); both orders give the same run."""
+    def ours(x, channel):
+        w, prior, feats = peaks_multichannel(x, channel)
+        return w, prior, feats
+
+    def theirs(x, channel):
+        w, prior, feats = peaks_multichannel(x, channel)
+        return w, feats, prior
+
+    a = Integrator(ours, dims=2, channels=2, seed=7, learn_channel_weights=True, progress=False)
+    b = Integrator(theirs, dims=2, channels=2, seed=7, learn_channel_weights=True, madnis_order=True, progress=False)
+    ra, rb = (i.train(calls=3000) and i.integrate(calls=2000) for i in (a, b))
+    assert ra.value == rb.value and ra.error == rb.error
+    with pytest.raises(TypeError):
+        Integrator(gaussians_t, 2, 1)  # a positional third argument would be ambiguous (seed? channels?)
+
+
 def test_call_bookkeeping_and_sample() -> None:
     calls = []
 

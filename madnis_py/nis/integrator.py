@@ -156,8 +156,8 @@ class Integrator:
         self,
         f: Callable,
         dims: int,
-        channels: int | None = None,
         *,
+        channels: int | None = None,
         seed: int = 0,
         device: torch.device | str = "cpu",
         backend: str = "torch",
@@ -612,7 +612,7 @@ class Integrator:
         progress = overrides.pop("progress", None)
         cfg.update(overrides)
         dims, channels = cfg.pop("dims"), cfg.pop("channels")
-        obj = cls(f, dims, channels, device=device, progress=progress, **cfg)
+        obj = cls(f, dims, channels=channels, device=device, progress=progress, **cfg)
         obj.vegas.edges = data["vegas_edges"].to(obj.device, torch.float64)
         obj.flows.load_state_dict(data["flows"])
         if data["cw"] is not None:

@@ -108,7 +108,8 @@ def propagator_sampler(mass: float, width: float, threshold: float, nu: float = 
 class _Tree:
     """Binary phase-space tree of a topology; see the module docstring."""
 
-    def __init__(self, topology, nu: float, invariant_min: Callable[[frozenset[int]], float] | None):
+    def __init__(self, topology, nu: float, invariant_min: Callable[[frozenset[int]], float] | None,
+                 nu_cut: float | None = None, nu_free: float = 0.0, order: str = "bottom-up"):
         self.topology = topology
         self.nodes: list[_Node] = []
         n_in = topology.n_in
@@ -164,8 +165,17 @@ class _Tree:
                 a, b = (self.nodes[c] for c in node.children)
                 node.imin = max(a.imin + b.imin, self._cut(node.legs))
                 if node.kind == "prop":
-                    node.sampler = propagator_sampler(node.prop.mass, node.prop.width, node.imin, nu)
+                    massless = node.prop.mass == 0.0
+                    nu_i = nu_cut if (massless and nu_cut is not None and node.imin > 0) else nu
+                    node.sampler = propagator_sampler(node.prop.mass, node.prop.width, node.imin, nu_i)
+                elif node.kind in ("pseudo", "spine") and nu_free > 0:
+                    if nu_free < 1.0 or node.imin > 0:
+                        node.sampler = PowerLaw(nu_free)
         self.sample_order = [i for i, nd in enumerate(self.nodes) if nd.kind not in ("leaf", "root")]
+        if order == "top-down":
+            self.sample_order = self.sample_order[::-1]
+        elif order != "bottom-up":
+            raise PhaseSpaceError(f"unknown invariant order '{order}' (bottom-up or top-down)")
         self.split_order = []
         stack = [self.root]
         while stack:  # top-down (parents before children)
@@ -211,14 +221,27 @@ class _Tree:
 # ------------------------------------------------------------------------------------------------
 # non-raising 2-body building blocks (a bad event is flagged instead of failing the batch)
 # ------------------------------------------------------------------------------------------------
-def _decay(u: Tensor, p: Tensor, s: Tensor, s1: Tensor, s2: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Isotropic P → p1 p2 (angles of p1 in the P rest frame); ``(p1, p2, log q, ok)``."""
+def _axis_rotation(ref: Tensor | None, p: Tensor, root_s: Tensor) -> Tensor | None:
+    """Rotation taking ẑ to the direction of ``ref`` in the rest frame of ``p`` (pure boost); None: fixed axes."""
+    if ref is None:
+        return None
+    return rotation_to(boost_to_rest(ref, p, root_s)[:, 1:])
+
+
+def _decay(u: Tensor, p: Tensor, s: Tensor, s1: Tensor, s2: Tensor,
+           ref: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Isotropic P → p1 p2 (angles of p1 in the P rest frame, polar axis along ``ref`` there, or ẑ);
+    ``(p1, p2, log q, ok)``."""
     lam = kallen(s, s1, s2)
     ok = (lam > 0) & (s > 0)
     root_s = s.clamp_min(1e-300).sqrt()
     pabs = lam.clamp_min(0.0).sqrt() / (2.0 * root_s)
     e1 = (s + s1 - s2) / (2.0 * root_s)
-    p1 = boost_from_rest(from_angles(e1, pabs, 2.0 * u[:, 0] - 1.0, 2.0 * math.pi * u[:, 1]), p, root_s)
+    local = from_angles(e1, pabs, 2.0 * u[:, 0] - 1.0, 2.0 * math.pi * u[:, 1])
+    r = _axis_rotation(ref, p, root_s)
+    if r is not None:
+        local = rotate(local, r)
+    p1 = boost_from_rest(local, p, root_s)
     log_q = LOG_8PI + torch.log(s) - 0.5 * torch.log(lam)
     return p1, p - p1, log_q, ok
 
@@ -246,8 +269,13 @@ def _rest_frame_vector(p1: Tensor, p: Tensor, m: Tensor, s1: Tensor) -> Tensor:
     return perp + par_rest.unsqueeze(-1) * n
 
 
-def _decay_inverse(p1: Tensor, p: Tensor, s: Tensor, s1: Tensor, s2: Tensor) -> tuple[Tensor, Tensor]:
-    v = _rest_frame_vector(p1, p, s.clamp_min(1e-300).sqrt(), s1)
+def _decay_inverse(p1: Tensor, p: Tensor, s: Tensor, s1: Tensor, s2: Tensor,
+                   ref: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    root_s = s.clamp_min(1e-300).sqrt()
+    v = _rest_frame_vector(p1, p, root_s, s1)
+    r = _axis_rotation(ref, p, root_s)
+    if r is not None:
+        v = (r.transpose(-1, -2) @ v.unsqueeze(-1)).squeeze(-1)
     cos_theta, phi = angles(torch.cat([v.norm(dim=-1, keepdim=True), v], dim=-1))
     u = torch.stack([(cos_theta + 1.0) / 2.0, phi / (2.0 * math.pi)], dim=-1)
     return u, LOG_8PI + torch.log(s) - 0.5 * torch.log(kallen(s, s1, s2))
@@ -351,7 +379,14 @@ class PhaseSpaceChannel(Mapping):
     def __init__(self, topology, sqrt_s: float, hadronic: bool, tau_min: float = 0.0,
                  invariant_min: Callable[[frozenset[int]], float] | None = None, nu: float = 0.8,
                  diagrams: Sequence[int] | None = None, multiplicity: int = 1,
-                 topologies: Sequence | None = None, process_topologies: Sequence | None = None):
+                 topologies: Sequence | None = None, process_topologies: Sequence | None = None,
+                 nu_cut: float | None = 1.0, nu_free: float = 0.0, order: str = "bottom-up",
+                 decay_axis: str = "sibling"):
+        if topology.n_in != 2:
+            raise PhaseSpaceError("phase-space channels need 2 incoming particles (decays are not supported)")
+        if decay_axis not in ("fixed", "sibling"):
+            raise PhaseSpaceError(f"decay_axis must be 'fixed' or 'sibling', got {decay_axis!r}")
+        self.decay_axis = decay_axis
         if topology.n_in != 2:
             raise PhaseSpaceError("phase-space channels need 2 incoming particles (decays are not supported)")
         if any(m != 0.0 for _, m in topology.externals[:2]):
@@ -370,7 +405,11 @@ class PhaseSpaceChannel(Mapping):
         self.multiplicity = int(multiplicity)
         self.topologies = tuple(topologies) if topologies is not None else (topology,)
         self.process_topologies = tuple(process_topologies) if process_topologies is not None else self.topologies
-        self.tree = _Tree(topology, nu, invariant_min)
+        if nu_cut is not None and nu_cut < 0:
+            raise PhaseSpaceError(f"channel power nu_cut must be >= 0, got {nu_cut}")
+        if not 0.0 <= nu_free <= 1.0:
+            raise PhaseSpaceError(f"channel power nu_free must be in [0, 1], got {nu_free}")
+        self.tree = _Tree(topology, nu, invariant_min, nu_cut, nu_free, order)
         self._t_sampler = PowerLaw(nu)
         root = self.tree.nodes[self.tree.root]
         self.root_min = root.imin
@@ -406,15 +445,28 @@ class PhaseSpaceChannel(Mapping):
     def _invariant_limits(self, i: int, m: dict[int, Tensor]) -> tuple[Tensor, Tensor]:
         """(lo, hi) of the mass² of node ``i`` given the masses already drawn (``m``, node → GeV)."""
         nodes = self.tree.nodes
-        node = nodes[i]
-        a, b = node.children
-        lo = (m[a] + m[b]).clamp_min(node.imin)
-        up = m[self.tree.root]
-        for j in self.tree.path_siblings[i]:
-            up = up - self._current_mass(j, m)
+        lo = self._current_mass(i, m)
+        up, j = 0.0, i
+        while True:  # up to the nearest drawn ancestor, minus the current masses of the siblings on the way
+            par = nodes[j].parent
+            a, b = nodes[par].children
+            up = up - self._current_mass(b if a == j else a, m)
+            if par in m:
+                up = up + m[par]
+                break
+            j = par
         return lo * lo, up.clamp_min(0.0) ** 2
 
-    def _current_mass(self, j: int, m: dict[int, Tensor]) -> Tensor | float:
+    def _decay_ref(self, i: int, mom: dict[int, Tensor]) -> Tensor | None:
+        """Reference momentum for the polar axis of node ``i``'s decay: its sibling (None at the root or
+        with ``decay_axis='fixed'``)."""
+        par = self.tree.nodes[i].parent
+        if par < 0 or self.decay_axis != "sibling":
+            return None
+        a, b = self.tree.nodes[par].children
+        return mom[b if a == i else a]
+
+    def _current_mass(self, j: int, m: dict[int, Tensor]) -> Tensor:
         if j in m:
             return m[j]
         node = self.tree.nodes[j]
@@ -461,7 +513,7 @@ class PhaseSpaceChannel(Mapping):
                 k1, k2, lq, good = _t_split(uu, pa[i], p2, s[i], s[a], s[b], node.t_mass**2, self._t_sampler)
                 pa[b] = pa[i] - k1
             else:
-                k1, k2, lq, good = _decay(uu, mom[i], s[i], s[a], s[b])
+                k1, k2, lq, good = _decay(uu, mom[i], s[i], s[a], s[b], self._decay_ref(i, mom))
             mom[a], mom[b] = k1, k2
             log_q = log_q + lq
             ok = ok & good
@@ -531,7 +583,7 @@ class PhaseSpaceChannel(Mapping):
                 uu, lq = _t_split_inverse(mom[a], pa[i], p2, s[i], s[a], s[b], node.t_mass**2, self._t_sampler)
                 pa[b] = pa[i] - mom[a]
             else:
-                uu, lq = _decay_inverse(mom[a], mom[i], s[i], s[a], s[b])
+                uu, lq = _decay_inverse(mom[a], mom[i], s[i], s[a], s[b], self._decay_ref(i, mom))
             cols.extend([uu[:, 0], uu[:, 1]])
             log_q = log_q + lq
         log_q = torch.where(torch.isfinite(log_q) & inside, log_q, torch.full_like(log_q, -math.inf))
@@ -585,7 +637,9 @@ def _final_state_permutations(topology) -> list[dict[int, int]]:
 
 def build_channels(topologies: Sequence, sqrt_s: float, hadronic: bool, tau_min: float = 0.0,
                    invariant_min: Callable[[frozenset[int]], float] | None = None,
-                   fold_symmetric: bool = True, max_channels: int = 1000, nu: float = 0.8) -> list[PhaseSpaceChannel]:
+                   fold_symmetric: bool = True, max_channels: int = 1000, nu: float = 0.8,
+                   nu_cut: float | None = 1.0, nu_free: float = 0.0,
+                   order: str = "bottom-up", decay_axis: str = "sibling") -> list[PhaseSpaceChannel]:
     """One :class:`PhaseSpaceChannel` per distinct propagator structure of ``topologies``.
 
     ``topologies``: all diagrams of one process (``me.topologies``). Diagrams with the same
@@ -627,7 +681,8 @@ def build_channels(topologies: Sequence, sqrt_s: float, hadronic: bool, tau_min:
         members = groups[k]
         ch = PhaseSpaceChannel(members[0], sqrt_s, hadronic, tau_min, invariant_min, nu,
                                diagrams=[t.diagram for t in members], multiplicity=mult[k],
-                               topologies=members, process_topologies=topologies)
+                               topologies=members, process_topologies=topologies, nu_cut=nu_cut,
+                               nu_free=nu_free, order=order, decay_axis=decay_axis)
         channels.append(ch)
     return channels
 

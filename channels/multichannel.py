@@ -117,13 +117,15 @@ class MultiChannelVegas:
     def __init__(self, f: ChannelIntegrand, dims: int, channels: int, seed: int = 1, bins: int = 32,
                  alpha: float = 0.5, min_share: float = 0.1, min_points: int = 10, min_adapt: int | None = None,
                  batch_size: int = 100_000, device: torch.device | str = "cpu",
-                 log: Callable[[str], None] | None = None):
+                 log: Callable[[str], None] | None = None, stratify: bool = True):
         if channels < 1 or dims < 1:
             raise PhaseSpaceError(f"MultiChannelVegas needs channels, dims >= 1, got {channels}, {dims}")
         if not 0.0 <= min_share <= 1.0:
             raise PhaseSpaceError(f"min_share must lie in [0, 1], got {min_share}")
         self.f = f
         self.dims = dims
+        self.stratify = bool(stratify)
+        self._last_strata: tuple[Tensor, int] = (torch.zeros(0, dtype=torch.long), 1)
         self.k = channels
         self.device = torch.device(device)
         self.grid = VegasMap(dims, bins, channels, self.device)
@@ -157,9 +159,32 @@ class MultiChannelVegas:
         return n_c.clamp_min(self.min_points)
 
     # ------------------------------------------------------------------ one channel
-    def _channel_points(self, c: int, n: int) -> tuple[Tensor, Tensor, Tensor]:
-        """Draw ``n`` points in channel c: (r, u, w) with w = f(u, c) / q_grid."""
+    def _strata(self, n: int) -> tuple[int, int]:
+        """(m, M): m strata per dimension (M = m^d in all) for ``n`` points, ≥ 2 points per stratum; m = 1: none."""
+        if not self.stratify:
+            return 1, 1
+        m = int((n / 2.0) ** (1.0 / self.dims) + 1e-9)
+        while m > 1 and m**self.dims * 2 > n:
+            m -= 1
+        return max(m, 1), max(m, 1) ** self.dims
+
+    def _draw(self, n: int) -> tuple[Tensor, Tensor, int]:
+        """``n`` points r of the unit cube, stratified (equal cubes, m per dimension, ≥ 2 points each, the
+        remainder to randomly chosen cubes); returns (r, stratum index [n], M)."""
         r = torch.rand(n, self.dims, generator=self.generator, dtype=torch.float64, device=self.device)
+        m, big_m = self._strata(n)
+        if big_m == 1:
+            return r, torch.zeros(n, dtype=torch.long, device=self.device), 1
+        per = n // big_m
+        extra = torch.randperm(big_m, generator=self.generator, device=self.device)[:n - per * big_m]
+        h = torch.cat([torch.arange(big_m, device=self.device).repeat(per), extra])
+        digits = torch.stack([(h // m**k) % m for k in range(self.dims)], dim=1).to(torch.float64)
+        return (digits + r) / m, h, big_m
+
+    def _channel_points(self, c: int, n: int) -> tuple[Tensor, Tensor, Tensor]:
+        """Draw ``n`` points in channel c: (r, u, w) with w = f(u, c) / q_grid (strata in ``self._last_strata``)."""
+        r, h, big_m = self._draw(n)
+        self._last_strata = (h, big_m)
         ch = torch.full((n,), c, dtype=torch.long, device=self.device)
         u, log_q = self.grid.forward(r, ch)
         ws = []
@@ -183,16 +208,27 @@ class MultiChannelVegas:
         for c in range(self.k):
             m = int(n_c[c])
             r, u, w = self._channel_points(c, m)
-            mean = w.mean()
-            var = ((w - mean) ** 2).sum() / (m - 1)
+            h, big_m = self._last_strata
+            if big_m == 1:
+                mean = w.mean()
+                var_mean = ((w - mean) ** 2).sum() / (m - 1) / m
+                scale = torch.full_like(w, 1.0 / m)  # estimator weight of each point
+            else:  # stratified: Î_c = Σ_h mean_h / M, Var = Σ_h s_h² / (n_h M²)
+                n_h = torch.zeros(big_m, dtype=torch.float64, device=w.device).index_add_(0, h, torch.ones_like(w))
+                s1 = torch.zeros_like(n_h).index_add_(0, h, w)
+                mean_h = s1 / n_h
+                s2 = torch.zeros_like(n_h).index_add_(0, h, (w - mean_h[h]) ** 2)
+                mean = mean_h.sum() / big_m
+                var_mean = (s2 / (n_h - 1) / n_h).sum() / big_m**2
+                scale = 1.0 / (big_m * n_h[h])
             means[c] = float(mean)
-            var_means[c] = float(var) / m
-            stds[c] = math.sqrt(max(float(var), 0.0))
+            var_means[c] = float(var_mean)
+            stds[c] = math.sqrt(max(float(var_mean) * m, 0.0))  # per-point spread after stratification
             if adapt:
                 self._pending[c].append((r, w**2))
                 self._pending_n[c] += m
             if keep:
-                kept.append((u, torch.full((m,), c, dtype=torch.long, device=self.device), w * (int(n_c.sum()) / m)))
+                kept.append((u, torch.full((m,), c, dtype=torch.long, device=self.device), w * scale * int(n_c.sum())))
         if adapt:
             self._adapt()
         # allocation: σ_c smoothed over iterations (a single small sample underestimates heavy tails)

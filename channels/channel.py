@@ -17,7 +17,9 @@ its density has the diagram's peaks:
   (daughters before mothers) by an :class:`~channels.invariants.InvariantSampler`: s-channel
   propagators with :func:`propagator_sampler` (Breit–Wigner if the line has mass and width and
   can resonate, 1/(s − M² + MΓ)^ν for a massive line below threshold, else 1/s^ν, ν = 0.8 by
-  default), pseudo-nodes and spine nodes X_i uniformly. Limits:
+  default; a massless line whose lower limit from cuts/masses is positive uses 1/s^ν_cut,
+  ν_cut = 1 by default, i.e. flat in log s like MadEvent), pseudo-nodes and spine nodes X_i
+  uniformly (``nu_free`` > 0: 1/s^nu_free). ``order="bottom-up"`` (default) or ``"top-down"``. Limits:
   lower √s = max(Σ masses of the (already drawn) daughters, ``invariant_min(legs)``), upper
   √s = √ŝ − Σ current masses of the siblings of every node on the path to the root, where the
   current mass of a node not yet drawn is max(Σ current masses of its daughters,
@@ -28,7 +30,11 @@ its density has the diagram's peaks:
   p_a + p_b → k_i + X_i with p_b = leg 1 and p_a = leg 0 minus the objects already emitted, drawing
   t_i = (p_a − k_i)², the i-th t-channel propagator's virtuality, ∝ 1/(M² − t)^ν (as
   :class:`~channels.tchannel.TChannel`, with the propagator mass M); every other node decays
-  isotropically in its rest frame (as :func:`~channels.two_body.decay`).
+  isotropically in its rest frame (reached by a pure boost), with the polar axis along its
+  *sibling*'s momentum in that frame (``decay_axis="sibling"``, default; the root of an
+  s-channel tree uses ẑ; ``"fixed"``: ẑ everywhere). Then the soft/collinear region of a
+  daughter with the sibling (e.g. a gluon of q* → q g close to the recoiling q̄) is the edge
+  cos θ → −1 of one variable, which the VEGAS grid of the channel can learn.
 * **Luminosity** (hadronic only, 2 numbers): (τ, y) as :class:`~channels.luminosity.Luminosity`,
   with ŝ drawn by the top s-channel propagator's sampler when the diagram has one (e.g. a
   Breit–Wigner for the Z in Drell–Yan), else ∝ 1/ŝ (1/ŝ^ν when the lower limit is 0), on
@@ -650,7 +656,10 @@ def build_channels(topologies: Sequence, sqrt_s: float, hadronic: bool, tau_min:
     symmetry of |M|², multiplicity × ∫ α_c F = Σ_orbit ∫ α F). ``sqrt_s``: collider energy (GeV);
     ``hadronic``: sample (x1, x2); ``tau_min``: lower bound on ŝ/S; ``invariant_min(legs)``:
     lower bound (GeV) on the invariant mass of a set of final-state legs (process leg indices,
-    incoming legs are 0 and 1) from cuts; ``nu``: power of massless propagators.
+    incoming legs are 0 and 1) from cuts; ``nu``: power of massless propagators; ``nu_cut``: their
+    power when a positive lower bound exists (None: ``nu``); ``nu_free``: power for invariants
+    without a propagator (0 = uniform); ``order``: invariant order; ``decay_axis``: polar axis of the
+    decays (see the module docstring).
     Raises :class:`PhaseSpaceError` if more than ``max_channels`` channels remain.
     """
     topologies = tuple(topologies)

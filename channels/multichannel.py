@@ -13,13 +13,21 @@ sampling) and estimates
 
     Î = Σ_c Î_c,   Î_c = (1/n_c) Σ_{j∈c} w_j,     Var Î = Σ_c s_c² / n_c
 
-(stratified sampling; s_c² is the sample variance of w in channel c).  After each iteration the
+(stratified sampling over channels; s_c² is the sample variance of w in channel c).  Within a
+channel the points are stratified too (``stratify``, as classic VEGAS): r-space is cut into
+M = m^d equal cubes, m the largest integer with 2 m^d ≤ n_c, every cube gets ⌊n_c/M⌋ points
+and the remainder goes to randomly chosen cubes (fixed before sampling), and
+Î_c = Σ_h mean_h / M, Var Î_c = Σ_h s_h² / (n_h M²); this matters in few dimensions (e.g. a
+hadronic 2 → 2 process, 4 dims), in 8+ dimensions m = 1 or 2.  After each iteration the
 grids are adapted to the accumulated w² (Lepage's rule, as ``vegas``), and the allocation for the
 next one is set to n_c ∝ (1 − λ) s_c / Σ s + λ / k (n_c ∝ σ_c minimises Var Î, MadEvent likewise
 sends points to the channels with the largest variance; the uniform share λ = ``min_share`` keeps
-every channel sampled so none starves), with at least ``min_points`` points per channel.  A
+every channel sampled so none starves; with stratification s_c is the per-point spread
+(n_c Var Î_c)^{1/2}), with at least ``min_points`` points per channel.  A
 channel's grid is adapted only once it has collected ``min_adapt`` points (default 16 per
-increment; its data are kept across iterations until then): adapting on a handful of points
+increment with 32 increments per dimension; in ≤ 4 dimensions, where the weights of the
+channels are not heavy-tailed, 4 per increment with 128 increments; its data are kept across
+iterations until then): adapting on a handful of points
 shrinks the increments where no point happened to fall, and the rare large weights there then
 bias the combined estimate low.  σ_c for the allocation is smoothed over iterations
 (s_c² ← (s_c,old² + s_c,new²)/2).
@@ -29,7 +37,8 @@ are discarded (grids and allocation only); the remaining iterations are combined
 1/Var Î_i, with χ²/dof = Σ_i (Î_i − Ī)² / Var Î_i / (m − 1).  Per-channel values are combined
 with the same iteration weights (so they add up to the total).  Random numbers come from a seeded ``torch.Generator``.
 
-Event weights of a combined sample are W_j = (N / n_c) w_j, whose mean is Î; ``sample`` draws
+Event weights of a combined sample are W_j = (N / n_c) w_j (stratified: N / (M n_h) w_j), whose
+mean is Î; ``sample`` draws
 such weighted events with the current grids and allocation (for unweighting).
 """
 from __future__ import annotations
@@ -47,12 +56,13 @@ from .kinematics import PhaseSpaceError
 from .vegas_grid import VegasMap
 
 ChannelIntegrand = Callable[[Tensor, int], Tensor]
+LOW_DIMS = 4  # up to this many dimensions (e.g. hadronic 2 → 2): finer default grids that adapt sooner
 
 
 @dataclass
 class WeightedEvents:
     """Weighted points of a stratified sample: ``u [N, d]`` (the channel's input), ``channel [N]``,
-    ``weight [N]`` (W = N/n_c · w, mean = the integral estimate)."""
+    ``weight [N]`` (W = N/n_c · w, or N/(M n_h) · w with strata; mean = the integral estimate)."""
 
     u: Tensor
     channel: Tensor
@@ -109,12 +119,15 @@ class MultiChannelVegas:
     """Multi-channel VEGAS over ``channels`` channels of ``dims`` dimensions.
 
     ``f(u, c)`` is called once per channel and iteration with all of that channel's points (in
-    chunks of at most ``batch_size``).  ``bins``: VEGAS increments per dimension; ``alpha``: grid
+    chunks of at most ``batch_size``).  ``bins``: VEGAS increments per dimension (default 128 for
+    dims ≤ 4, else 32); ``min_adapt``: pending points a channel needs before its grid adapts (default
+    4 × bins for dims ≤ 4, else 16 × bins); ``stratify``: stratified sampling of r (see the module
+    docstring); ``alpha``: grid
     damping (vegas default 0.5); ``min_share``: uniform fraction λ of the channel allocation;
     ``min_points``: least points per channel and iteration.
     """
 
-    def __init__(self, f: ChannelIntegrand, dims: int, channels: int, seed: int = 1, bins: int = 32,
+    def __init__(self, f: ChannelIntegrand, dims: int, channels: int, seed: int = 1, bins: int | None = None,
                  alpha: float = 0.5, min_share: float = 0.1, min_points: int = 10, min_adapt: int | None = None,
                  batch_size: int = 100_000, device: torch.device | str = "cpu",
                  log: Callable[[str], None] | None = None, stratify: bool = True):
@@ -128,13 +141,15 @@ class MultiChannelVegas:
         self._last_strata: tuple[Tensor, int] = (torch.zeros(0, dtype=torch.long), 1)
         self.k = channels
         self.device = torch.device(device)
+        low = dims <= LOW_DIMS
+        bins = int(bins) if bins is not None else (128 if low else 32)
         self.grid = VegasMap(dims, bins, channels, self.device)
         self.alpha = alpha
         self.min_share = min_share
         self.min_points = max(int(min_points), 2)
         self.batch_size = int(batch_size)
         self.generator = torch.Generator(device=self.device).manual_seed(int(seed))
-        self.min_adapt = int(min_adapt) if min_adapt is not None else 16 * bins
+        self.min_adapt = int(min_adapt) if min_adapt is not None else (4 if low else 16) * bins
         self._pending: list[list[tuple[Tensor, Tensor]]] = [[] for _ in range(channels)]
         self._pending_n = [0] * channels
         self.sigma = torch.ones(channels, dtype=torch.float64)  # per-channel σ_c estimate (allocation)

@@ -20,7 +20,7 @@ from madnis_py.errors import InputError
 from madnis_py.nis import IntegrandError
 
 SIGMA, CENTRES = 0.05, (0.25, 0.5, 0.75)
-GAUSS_FACTOR = 2.5  # seeded run: 5.6
+GAUSS_FACTOR = 2.5  # seeded run: 5.9
 
 
 def gaussians_t(x: torch.Tensor) -> torch.Tensor:
@@ -151,7 +151,7 @@ def test_multichannel_toy_each_channel_covers_one_peak() -> None:
     v_mean, v_err = vegas_error(peaks_F_np, 2, train, fresh)
     assert abs(v_mean - PEAKS_EXACT) < 4 * v_err
     reduction = (v_err / v_mean) ** 2 / (res.error / res.value) ** 2
-    assert reduction > 5.0, f"variance reduction over vegas {reduction:.1f}"  # seeded run: 9.6
+    assert reduction > 5.0, f"variance reduction over vegas {reduction:.1f}"  # seeded run: 14.7
     # multi-channel without flows (VEGAS grids per channel, prior channel weights) is worse than with flows
     plain = Integrator(peaks_multichannel, dims=2, channels=2, seed=1, flow=False, progress=False)
     plain.train(calls=train)

@@ -30,11 +30,11 @@ def integrate_madnis(multi: Any, calls: int, seed: int, device: torch.device | s
     """
     k = multi.n_channels
     n_train = int(TRAIN_FRACTION * calls)
-    n_int = max(calls - n_train, 2 * k)
     integ = Integrator(multi.nis, multi.dims, channels=k, seed=seed, device=device,
                        progress=None if log is not None else False)
     integ.train(calls=n_train)
-    res = integ.integrate(calls=n_int)
+    # calls the training left unspent (early stop, last partial batch) go to the integration
+    res = integ.integrate(calls=max(calls - integ.training_calls, 2 * k))
     parts = []
     for ti in range(len(multi.base.terms)):
         ids = [c for c, s in enumerate(multi.slots) if s.term == ti]

@@ -188,6 +188,15 @@ def test_multichannel_numpy_backend_plain_weight() -> None:
     assert abs(res.value - 1.0) < 4 * res.error
 
 
+def test_defensive_flow_mixture_is_unbiased() -> None:
+    """flow_mixture = m: a share m of the points bypasses the flow; the mixture density keeps σ unbiased."""
+    integ = Integrator(gaussians_t, dims=2, seed=8, flow_mixture=0.3, progress=False)
+    integ.train(calls=8000)
+    res = integ.integrate(calls=20_000)
+    # (a wrong density for the 30 % bypassing points, e.g. q_flow instead of the mixture, biases this)
+    assert abs(res.value - gaussians_exact(2)) < 4 * res.error
+
+
 def test_madnis_tuple_order_and_keyword_only_options() -> None:
     """``madnis_order=True`` accepts PyPI madnis' (weight, features, prior); both orders give the same run."""
     def ours(x, channel):

@@ -18,7 +18,7 @@ from ..integrate import IntegrationResult
 from .integrator import Integrator
 
 #: share of the card's ``calls`` spent on training; the rest integrates on fresh samples
-TRAIN_FRACTION = 0.6
+TRAIN_FRACTION = 0.5
 
 
 def integrate_madnis(multi: Any, calls: int, seed: int, device: torch.device | str = "cpu",

@@ -89,9 +89,14 @@ from .flows import ChannelFlows
 from .integrand import Evaluation, Integrand
 from .losses import LOSSES
 from .result import NISResult, unweighting_efficiencies
+from channels.multichannel import MultiChannelVegas
 from channels.vegas_grid import VegasMap
 
 FORMAT = "madnis_py.nis.Integrator/1"
+#: multi-channel VEGAS warm-up: calls per adaptation iteration (at most MC_MAX_ITERATIONS, at least 2)
+MC_ITERATION_CALLS = 4_000
+MC_MAX_ITERATIONS = 10
+MC_MIN_POINTS = 10
 
 
 @dataclass
@@ -176,7 +181,8 @@ class Integrator:
         vegas_bins: int = 64,
         vegas_alpha: float = 1.0,
         vegas_iteration_calls: int = 10_000,
-        warmup_fraction: float = 0.1,
+        warmup_fraction: float | None = None,
+        warmup: str = "auto",
         flow_bins: int = 10,
         flow_hidden: int = 64,
         flow_layers: int = 2,
@@ -192,12 +198,14 @@ class Integrator:
         batch_size: int = 512,
         buffered_steps: int = 10,
         buffer_capacity: int | None = None,
-        learning_rate: float = 1e-2,
+        learning_rate: float | None = None,
         final_lr_factor: float = 0.05,
+        lr_backoff: float = 0.3,
         epochs: int = 10,
         patience: int = 3,
         uniform_channel_ratio: float = 0.1,
         flow_mixture: float = 0.0,
+        stratify: bool = True,
         drop_threshold: float = 0.0,
         progress: bool | None = None,
     ):
@@ -206,8 +214,20 @@ class Integrator:
             _check_int("channels", channels, 1)
         if loss not in ("auto", *LOSSES):
             raise InputError(f"loss must be one of 'auto', {', '.join(map(repr, LOSSES))}; got {loss!r}")
+        if warmup not in ("auto", "multichannel", "own"):
+            raise InputError(f"warmup must be 'auto', 'multichannel' or 'own', got {warmup!r}")
+        if warmup == "auto":
+            warmup = "multichannel" if channels is not None else "own"
+        if warmup_fraction is None:
+            warmup_fraction = 0.4 if warmup == "multichannel" else 0.1
+        if learning_rate is None:
+            learning_rate = 1e-3 if warmup == "multichannel" else 1e-2
         if not 0.0 < warmup_fraction <= 1.0:
             raise InputError(f"warmup_fraction must be in (0, 1], got {warmup_fraction}")
+        if not 0.0 < lr_backoff <= 1.0:
+            raise InputError(f"lr_backoff must be in (0, 1], got {lr_backoff}")
+        if not learning_rate > 0:
+            raise InputError(f"learning_rate must be > 0, got {learning_rate}")
         if not 0.0 <= flow_mixture < 1.0:
             raise InputError(f"flow_mixture must be in [0, 1), got {flow_mixture}")
         if not 0.0 <= uniform_channel_ratio <= 1.0:
@@ -216,7 +236,7 @@ class Integrator:
             dims=dims, channels=channels, seed=int(seed), backend=backend, madnis_order=madnis_order, flow=flow,
             vegas_bins=_check_int("vegas_bins", vegas_bins, 1), vegas_alpha=float(vegas_alpha),
             vegas_iteration_calls=_check_int("vegas_iteration_calls", vegas_iteration_calls, 10),
-            warmup_fraction=float(warmup_fraction), flow_bins=_check_int("flow_bins", flow_bins, 1),
+            warmup_fraction=float(warmup_fraction), warmup=warmup, flow_bins=_check_int("flow_bins", flow_bins, 1),
             flow_hidden=_check_int("flow_hidden", flow_hidden, 1), flow_layers=_check_int("flow_layers", flow_layers, 0),
             flow_blocks=_check_int("flow_blocks", flow_blocks, 1), spline=spline,
             learn_channel_weights=learn_channel_weights, shared_coordinates=shared_coordinates,
@@ -224,9 +244,10 @@ class Integrator:
             cw_max_correction=float(cw_max_correction), loss=loss,
             batch_size=_check_int("batch_size", batch_size, 2), buffered_steps=_check_int("buffered_steps", buffered_steps, 0),
             buffer_capacity=buffer_capacity, learning_rate=float(learning_rate), final_lr_factor=float(final_lr_factor),
+            lr_backoff=float(lr_backoff),
             epochs=_check_int("epochs", epochs, 1), patience=_check_int("patience", patience, 1),
             uniform_channel_ratio=float(uniform_channel_ratio), drop_threshold=float(drop_threshold),
-            flow_mixture=float(flow_mixture),
+            flow_mixture=float(flow_mixture), stratify=bool(stratify),
         )
         self.device = torch.device(device)
         self.multi = channels is not None
@@ -294,9 +315,10 @@ class Integrator:
             return log_q_flow
         return torch.logaddexp(log_q_flow + math.log1p(-mix), torch.full_like(log_q_flow, math.log(mix)))
 
-    def _draw(self, channel: Tensor, use_flow: bool) -> dict:
-        """Sample points of the given channels, evaluate the integrand; returns everything the losses need."""
-        r = self._rand(channel.shape[0])
+    def _draw(self, channel: Tensor, use_flow: bool, r: Tensor | None = None) -> dict:
+        """Sample points of the given channels (from the uniform ``r``, fresh if None), evaluate the integrand;
+        returns everything the losses need."""
+        r = self._rand(channel.shape[0]) if r is None else r
         with torch.no_grad():
             if use_flow:
                 u, log_qf = self.flows(r, channel)
@@ -419,6 +441,9 @@ class Integrator:
         return hist
 
     def _vegas_phase(self, calls: int, hist: TrainingHistory, prog: _Progress) -> float:
+        k_min = 2 * self.k * MC_MIN_POINTS  # MultiChannelVegas needs >= min_points per channel and iteration
+        if self.config["warmup"] == "multichannel" and calls >= 3 * k_min:
+            return self._multichannel_vegas_phase(calls, hist, prog)
         it_calls = max(min(self.config["vegas_iteration_calls"], calls), 2 * self.k)
         n_it = max(1, calls // it_calls)
         rel_var = math.nan
@@ -438,6 +463,47 @@ class Integrator:
         hist.vegas_calls += calls
         if last is not None and self.config["flow"]:
             self._seed_buffer(last)
+        hist.vegas_rel_variance = rel_var
+        return rel_var
+
+    def _mc_channel_f(self, x: Tensor, c: int) -> Tensor:
+        """Channel integrand of :class:`MultiChannelVegas`: α_c(p) f_c(x) for the points ``x`` of channel ``c``."""
+        ch = torch.full((x.shape[0],), c, dtype=torch.long, device=self.device)
+        ev = self.integrand(x, ch if self.multi else None)
+        feats = self._features(ev, x)
+        self._ensure_cw(feats)
+        with torch.no_grad():
+            return self._alpha(ev.prior, feats, ch) * ev.weight
+
+    def _multichannel_vegas_phase(self, calls: int, hist: TrainingHistory, prog: _Progress) -> float:
+        """Warm start from the issue-5 baseline: :class:`channels.multichannel.MultiChannelVegas` (its grids,
+        bins, damping, stratification, n_c ∝ σ_c allocation and adaptation rules) with all but the last
+        ``calls / (iterations + 1)`` calls; its grids replace ours, so the identity flows reproduce its channels
+        exactly.  The last share is one unstratified reference iteration of our own (flows off) with its channel
+        allocation: it measures the validation reference (the same (Σσ_c)²/I² the flow epochs are compared with),
+        sets the per-channel statistics and seeds the buffer."""
+        n_it = max(2, min(MC_MAX_ITERATIONS, calls // MC_ITERATION_CALLS))
+        per = calls // (n_it + 1)
+        mc = MultiChannelVegas(self._mc_channel_f, self.dims, self.k, seed=self.config["seed"] + 15485863,
+                               min_share=self.config["uniform_channel_ratio"], min_points=MC_MIN_POINTS,
+                               device=self.device)
+        res = mc.integrate(per * n_it, iterations=n_it, warmup_fraction=0.0)
+        for i, (v, e) in enumerate(res.iteration_values):
+            prog(f"multi-channel VEGAS warm-up iteration {i + 1}/{n_it}: {v:.6g} +- {e:.2g}")
+        self.vegas = VegasMap(self.dims, mc.grid.bins, self.k, self.device, edges=mc.grid.edges.clone())
+        # its allocation (σ_c: per-point spread in channel c) for the reference iteration
+        self.chan_var = (mc.sigma.to(self.device, torch.float64) ** 2)
+        self.chan_mean = torch.tensor(res.channel_values, dtype=torch.float64, device=self.device)
+        ch, _ = self._channels(max(calls - res.n_calls, 2 * self.k), "variance", self.config["uniform_channel_ratio"])
+        s = self._draw(ch, use_flow=False)
+        rel_var = self._update_stats(s["w"], ch)
+        if s["features"] is not None and self.cw is not None:
+            self.cw.set_normalisation(s["features"])
+        hist.dropped_channels += self._drop_channels()
+        prog(f"reference iteration (multi-channel VEGAS grids): rel. variance {rel_var:.3g}")
+        hist.vegas_calls += res.n_calls + ch.shape[0]
+        if self.config["flow"]:
+            self._seed_buffer(s)
         hist.vegas_rel_variance = rel_var
         return rel_var
 
@@ -523,6 +589,7 @@ class Integrator:
         best_state = self._state()
         hist.best_rel_variance = best_var
         bad_epochs = 0
+        lr_scale = 1.0  # × LR_BACKOFF after every epoch that did not improve (and the best state is restored)
         ep_w: list[Tensor] = []
         ep_c: list[Tensor] = []
         step = 0
@@ -533,12 +600,12 @@ class Integrator:
             ep_c.append(ch)
             fresh = dict(u=s["u"], channel=ch, g=s["g"], log_q_sample=s["log_qf"], prior=s["prior"],
                          features=s["features"])
-            lr = lr1 + 0.5 * (lr0 - lr1) * (1 + math.cos(math.pi * min(step / max(planned, 1), 1.0)))
+            lr = lr_scale * (lr1 + 0.5 * (lr0 - lr1) * (1 + math.cos(math.pi * min(step / max(planned, 1), 1.0))))
             self._step(fresh, lr)
             step += 1
             self.buffer.store(**fresh)
             for _ in range(cfg["buffered_steps"]):
-                lr = lr1 + 0.5 * (lr0 - lr1) * (1 + math.cos(math.pi * min(step / max(planned, 1), 1.0)))
+                lr = lr_scale * (lr1 + 0.5 * (lr0 - lr1) * (1 + math.cos(math.pi * min(step / max(planned, 1), 1.0))))
                 self._step(self.buffer.sample(bs, self.gen), lr)
                 step += 1
             hist.steps = step
@@ -552,6 +619,12 @@ class Integrator:
                     best_var, best_state, bad_epochs = rel_var, self._state(), 0
                 else:
                     bad_epochs += 1
+                    if cfg["lr_backoff"] < 1.0:
+                        # the step size overshoots (seen on processes: the variance rises epoch by epoch at
+                        # lr 1e-2): go back to the best state, forget Adam's moments, continue with smaller steps
+                        self._load_state(best_state)
+                        self.optimizer.state.clear()
+                        lr_scale *= cfg["lr_backoff"]
                 hist.dropped_channels += self._drop_channels()
                 prog(f"flow training {100 * (i + 1) / n_fresh:3.0f}%: rel. variance {rel_var:.3g} "
                      f"(best {best_var:.3g}), lr {lr:.2g}")
@@ -569,6 +642,37 @@ class Integrator:
         return math.inf if total == 0 else float(self.chan_var[act].sqrt().sum()) ** 2 / total ** 2
 
     # ------------------------------------------------------------------ integration and sampling
+    def _strata(self, counts: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Stratified uniform numbers for a channel-sorted sample with ``counts [k]`` points per channel.
+
+        Channel c's r-cube is cut into M_c = m_c^d equal cubes, m_c the largest integer with 2 m_c^d ≤ n_c
+        (``stratify=False``: m_c = 1); every cube gets ⌊n_c/M_c⌋ points, the remainder goes to randomly
+        chosen cubes (fixed before sampling, as in :class:`channels.multichannel.MultiChannelVegas`).
+        Returns (r [n, d], global stratum index [n], M of each point's channel [n])."""
+        d = self.dims
+        rs, hs, ms = [], [], []
+        offset = 0
+        for c, n_c in enumerate(counts.tolist()):
+            if n_c == 0:
+                continue
+            m = int((n_c / 2.0) ** (1.0 / d) + 1e-9) if self.config["stratify"] else 1
+            while m > 1 and m ** d * 2 > n_c:
+                m -= 1
+            m = max(m, 1)
+            big_m = m ** d
+            per = n_c // big_m
+            extra = torch.randperm(big_m, generator=self.gen, device=self.device)[:n_c - per * big_m]
+            h = torch.cat([torch.arange(big_m, device=self.device).repeat(per), extra])
+            r = self._rand(n_c)
+            if big_m > 1:
+                digits = torch.stack([(h // m ** j) % m for j in range(d)], dim=1).to(torch.float64)
+                r = (digits + r) / m
+            rs.append(r)
+            hs.append(h + offset)
+            ms.append(torch.full((n_c,), float(big_m), dtype=torch.float64, device=self.device))
+            offset += big_m
+        return torch.cat(rs), torch.cat(hs), torch.cat(ms)
+
     def _run(self, n: int, allocation: str, batch_size: int, keep: bool) -> dict:
         if allocation not in ("variance", "mean", "uniform"):
             raise InputError(f"allocation must be 'variance', 'mean' or 'uniform', got {allocation!r}")
@@ -576,33 +680,30 @@ class Integrator:
         channel, counts = self._channels(n, "mean" if allocation == "mean" else "variance", ratio)
         use_flow = self.config["flow"] and self.warmed
         k = self.k
-        cnt = torch.zeros(k, dtype=torch.float64, device=self.device)
-        mean = torch.zeros_like(cnt)
-        m2 = torch.zeros_like(cnt)
+        r_all, h, big_m = self._strata(counts)
         ws, xs, als = [], [], []
         nonzero = 0
         for start in range(0, n, batch_size):
             ch = channel[start:start + batch_size]
-            s = self._draw(ch, use_flow)
-            w = s["w"]
+            s = self._draw(ch, use_flow, r_all[start:start + batch_size])
             nonzero += int((s["weight"] != 0).sum())
-            bm, bv, bn = self._chan_stats(w, ch, k)
-            bm2 = bv * (bn - 1.0).clamp_min(0.0)
-            tot = cnt + bn
-            delta = bm - mean
-            mean = torch.where(tot > 0, mean + delta * bn / tot.clamp_min(1.0), mean)
-            m2 = m2 + bm2 + delta ** 2 * cnt * bn / tot.clamp_min(1.0)
-            cnt = tot
-            ws.append(w)
+            ws.append(s["w"])
             if keep:
                 xs.append(s["x"])
                 als.append(s["alpha"])
         w = torch.cat(ws)
-        var = m2 / (cnt - 1.0).clamp_min(1.0)
-        ok = cnt > 0
-        err2 = torch.where(ok, var / cnt.clamp_min(1.0), torch.zeros_like(var))
-        event_w = w * (n / counts.to(torch.float64).clamp_min(1.0))[channel]
-        out = dict(value=float(mean[ok].sum()), error=float(err2.sum().sqrt()), event_w=event_w, channel=channel,
+        # stratified estimator: Î_c = Σ_h mean_h / M_c, Var Î_c = Σ_h s_h² / (n_h M_c²) (M_c = 1: plain mean)
+        n_s = int(h.max()) + 1
+        n_h = torch.zeros(n_s, dtype=torch.float64, device=self.device).index_add_(0, h, torch.ones_like(w))
+        mean_h = torch.zeros_like(n_h).index_add_(0, h, w) / n_h.clamp_min(1.0)
+        s2_h = torch.zeros_like(n_h).index_add_(0, h, (w - mean_h[h]) ** 2)
+        var_h = s2_h / (n_h - 1.0).clamp_min(1.0) / n_h.clamp_min(1.0)  # variance of mean_h
+        m_h = torch.zeros_like(n_h).index_add_(0, h, big_m) / n_h.clamp_min(1.0)  # M of the stratum's channel
+        ch_h = torch.zeros(n_s, dtype=torch.long, device=self.device).scatter_(0, h, channel)  # stratum's channel
+        mean = torch.zeros(k, dtype=torch.float64, device=self.device).index_add_(0, ch_h, mean_h / m_h)
+        err2 = torch.zeros_like(mean).index_add_(0, ch_h, var_h / m_h ** 2)
+        event_w = w * n / (big_m * n_h[h])  # W = N / (M_c n_h) w, ⟨W⟩ = Î
+        out = dict(value=float(mean.sum()), error=float(err2.sum().sqrt()), event_w=event_w, channel=channel,
                    mean=mean, err=err2.sqrt(), counts=counts, nonzero=nonzero)
         if keep:
             out["x"], out["alpha"] = torch.cat(xs), torch.cat(als)
@@ -661,7 +762,8 @@ class Integrator:
         cfg.update(overrides)
         dims, channels = cfg.pop("dims"), cfg.pop("channels")
         obj = cls(f, dims, channels=channels, device=device, progress=progress, **cfg)
-        obj.vegas.edges = data["vegas_edges"].to(obj.device, torch.float64)
+        edges = data["vegas_edges"].to(obj.device, torch.float64)
+        obj.vegas = VegasMap(obj.dims, edges.shape[-1] - 1, obj.k, obj.device, edges=edges)
         obj.flows.load_state_dict(data["flows"])
         if data["cw"] is not None:
             gen = torch.Generator().manual_seed(obj.config["seed"] + 104729)

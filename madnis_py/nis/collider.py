@@ -4,8 +4,10 @@ The physics integrand is :class:`madnis_py.multichannel_integrand.MultiChannelIn
 ``fold_symmetric=False`` (its NIS form ``multi.nis(x, channel) -> (F_b/q_c, block-diagonal SDE prior,
 None)``); the integrator is the same public :class:`~madnis_py.nis.Integrator` the Python API
 offers — no parallel implementation.  The card's ``calls`` is the whole budget: ``TRAIN_FRACTION``
-of it trains (VEGAS warm-up + flows), the rest is a fresh integration whose events give σ, its error
-and the unweighting efficiency.
+(50 %) of it trains — 40 % of that is the warm start, ``channels.multichannel.MultiChannelVegas``
+(the ``vegas-multichannel`` method's grids and allocation), the rest trains the flows — and the
+remaining calls (plus any the training left unspent) are a fresh, stratified integration whose events
+give σ, its error and the unweighting efficiency.
 """
 from __future__ import annotations
 

@@ -68,15 +68,22 @@ class VegasMap(Mapping):
         return i.long(), (t - i).clamp(0.0, 1.0)
 
     def forward(self, u: Tensor, channel: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """``u [n, d]`` → ``(x, log q(x))``."""
+        """``u [n, d]`` → ``(x, log q(x))``.
+
+        Non-finite rows of ``u`` (e.g. from a numerically broken flow in front of the grid) are mapped
+        to the cube's centre with ``log q = +inf``, so their weight f/q is exactly 0 instead of a crash.
+        """
         u = u.to(torch.float64)
+        ok = torch.isfinite(u).all(dim=1)
+        u = torch.where(ok[:, None], u, torch.full_like(u, 0.5))
         ch = self._channel(channel, u.shape[0])[:, None]
         dim = torch.arange(self.dims_in, device=u.device)[None, :]
         i, delta = self._bin(u)
         lo = self.edges[ch, dim, i]
         width = self.edges[ch, dim, i + 1] - lo
         x = lo + delta * width
-        return x, -torch.log(width * self.bins).sum(dim=1)
+        log_q = -torch.log(width * self.bins).sum(dim=1)
+        return x, torch.where(ok, log_q, torch.full_like(log_q, float("inf")))
 
     def inverse(self, x: Tensor, channel: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``x [n, d]`` → ``(u, log q(x))``."""

@@ -83,3 +83,16 @@ def test_multichannel_rows_are_independent() -> None:
     m.adapt()
     assert torch.allclose(m.edges[0], torch.linspace(0, 1, 9, dtype=torch.float64).expand(2, 9))
     assert not torch.allclose(m.edges[1], m.edges[0])
+
+
+def test_non_finite_points_get_zero_weight_not_a_crash():
+    """A NaN/inf row (e.g. from a broken flow) maps inside the cube with log q = +inf (weight f/q = 0)."""
+    import torch
+    from channels.vegas_grid import VegasMap
+
+    m = VegasMap(dims=3, bins=8, channels=2)
+    u = torch.tensor([[0.2, 0.5, 0.7], [float("nan"), 0.1, 0.2], [0.3, float("inf"), 0.4]], dtype=torch.float64)
+    x, log_q = m.forward(u, torch.tensor([0, 1, 1]))
+    assert torch.isfinite(x).all() and ((x >= 0) & (x <= 1)).all()
+    assert torch.isfinite(log_q[0]) and torch.isinf(log_q[1:]).all() and (log_q[1:] > 0).all()
+    assert torch.equal(torch.exp(-log_q[1:]), torch.zeros(2, dtype=torch.float64))

@@ -36,7 +36,7 @@ DEFAULT_PDF = "NNPDF23_lo_as_0130_qed"
 TOP_KEYS = ("process", "collider", "pdf", "scale", "alpha_s", "cuts", "parameters", "integrator", "seed", "device")
 COLLIDER_KEYS = ("beams", "sqrt_s")
 SCALE_KEYS = ("renormalization", "factorization")
-INTEGRATOR_KEYS = ("method", "calls", "iterations", "warmup_fraction", "batch_size", "max_channels")
+INTEGRATOR_KEYS = ("method", "calls", "iterations", "warmup_fraction", "batch_size", "max_channels", "checkpoint")
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,9 @@ class IntegratorSettings:
     #: False when the card names no method: run.py then uses vegas-multichannel for processes with
     #: more than one phase-space channel (``method`` stays "vegas", the single-channel fallback)
     method_given: bool = True
+    #: ``method: madnis`` only: file of the trained integrator (grids, flows, channel weights); loaded and
+    #: reused without training when it exists, written (atomically) after training when it does not
+    checkpoint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -215,8 +218,14 @@ def parse_card(data: Any, source: str = "") -> RunCard:
     max_channels = _number("integrator.max_channels", integ.get("max_channels", 1000))
     if max_channels != int(max_channels) or max_channels < 1:
         raise CardError(f"'integrator.max_channels' must be a positive integer, got {integ.get('max_channels')!r}")
+    checkpoint = integ.get("checkpoint")
+    if checkpoint is not None:
+        if not isinstance(checkpoint, str) or not checkpoint.strip():
+            raise CardError(f"'integrator.checkpoint' must be a file path, got {checkpoint!r}")
+        if method != "madnis":
+            raise CardError("'integrator.checkpoint' stores a trained neural integrator: it needs 'method: madnis'")
     settings = IntegratorSettings(method, int(calls), int(iterations), warm, int(batch), int(max_channels),
-                                  method_given="method" in integ)
+                                  method_given="method" in integ, checkpoint=checkpoint)
 
     seed = data.get("seed", 1)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:

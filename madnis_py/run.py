@@ -13,6 +13,7 @@ channel (``vegas`` otherwise, or when the channels cannot be built, with a note)
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from collections import OrderedDict
@@ -215,8 +216,12 @@ def integrate_card(card: RunCard, quiet: bool = False) -> dict[str, Any]:
 
             _log(f"  {integrand.terms[0].group.name} (+{len(integrand.terms) - 1} groups): "
                  f"{multi.n_channels} phase-space channels, neural importance sampling", quiet)
+            ckpt = settings.checkpoint
+            if ckpt is not None and len(run.integrands) > 1:  # one trained integrator per mass class
+                root, ext = os.path.splitext(ckpt)
+                ckpt = f"{root}.{k}{ext}"
             res, n_training, _ = integrate_madnis(multi, calls_each, seed, integrand.device,
-                                                  None if quiet else (lambda m: _log(m, False)))
+                                                  None if quiet else (lambda m: _log(m, False)), checkpoint=ckpt)
             check(res.n_calls, res.n_nonzero)
             training_calls += n_training
             n_nonfinite += multi.n_nonfinite

@@ -37,3 +37,42 @@ def test_madnis_card_agrees_with_multichannel_vegas() -> None:
 def test_unknown_method_suggests_madnis() -> None:
     with pytest.raises(CardError, match="did you mean 'madnis'"):
         parse_card(_card("madnys", 12_000))
+
+
+def test_checkpoint_trains_once_then_is_reused(tmp_path) -> None:
+    """integrator.checkpoint: the first run trains and saves; the second loads it, spends all calls on integration."""
+    path = tmp_path / "ckpt" / "ee_uuxg.pt"
+    card = _card("madnis", 12_000)
+    card["integrator"]["checkpoint"] = str(path)
+    first = integrate_card(parse_card(card), quiet=True)
+    assert path.exists() and first["training_calls"] > 0
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left behind
+    second = integrate_card(parse_card(card), quiet=True)
+    assert second["training_calls"] == 0
+    assert 12_000 <= second["n_calls"] <= 12_000 + 2 * second["n_channels"]
+    diff = abs(first["cross_section_pb"] - second["cross_section_pb"])
+    assert diff < 4 * math.hypot(first["error_pb"], second["error_pb"])
+    # the loaded integrator is the trained one: all calls integrate, so the error is not larger than the first's
+    assert second["error_pb"] < 1.2 * first["error_pb"]
+
+
+def test_checkpoint_of_another_process_is_one_clear_error(tmp_path) -> None:
+    from madnis_py.errors import InputError
+
+    path = tmp_path / "other.pt"
+    card = _card("madnis", 12_000)
+    card["integrator"]["checkpoint"] = str(path)
+    integrate_card(parse_card(card), quiet=True)
+    other = dict(card, process="e+ e- > u u~ g g")
+    with pytest.raises(InputError, match="was trained for .* channels"):
+        integrate_card(parse_card(other), quiet=True)
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError, match="cannot read the checkpoint"):
+        integrate_card(parse_card(card), quiet=True)
+
+
+def test_checkpoint_needs_method_madnis() -> None:
+    card = _card("vegas-multichannel", 12_000)
+    card["integrator"]["checkpoint"] = "run.pt"
+    with pytest.raises(CardError, match="needs 'method: madnis'"):
+        parse_card(card)

@@ -12,10 +12,12 @@ give σ, its error and the unweighting efficiency.
 from __future__ import annotations
 
 import math
+import os
 from typing import Any, Callable
 
 import torch
 
+from ..errors import InputError
 from ..integrate import IntegrationResult
 from .integrator import Integrator
 
@@ -23,26 +25,68 @@ from .integrator import Integrator
 TRAIN_FRACTION = 0.5
 
 
+def _load_checkpoint(path: str, multi: Any, device, progress) -> Integrator:
+    """A saved integrator for ``multi``; one clear line if it belongs to another process or run."""
+    try:
+        integ = Integrator.load(path, multi.nis, device=device, progress=progress)
+    except InputError:
+        raise
+    except Exception as exc:  # unreadable, truncated or foreign file
+        raise InputError(f"cannot read the checkpoint {path}: {exc.__class__.__name__}: {exc}") from None
+    if integ.k != multi.n_channels or integ.dims != multi.dims:
+        raise InputError(f"the checkpoint {path} was trained for {integ.k} channels in {integ.dims} dimensions, "
+                         f"this process has {multi.n_channels} channels in {multi.dims}: delete it or change the path")
+    return integ
+
+
+def _save_atomically(integ: Integrator, path: str) -> None:
+    """Write the checkpoint to a temporary file first, so an interrupted run never leaves a half-written one."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.part{os.getpid()}"
+    try:
+        integ.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
 def integrate_madnis(multi: Any, calls: int, seed: int, device: torch.device | str = "cpu",
-                     log: Callable[[str], None] | None = None) -> tuple[IntegrationResult, int, Integrator]:
+                     log: Callable[[str], None] | None = None,
+                     checkpoint: str | None = None) -> tuple[IntegrationResult, int, Integrator]:
     """Train and integrate ``multi`` (a MultiChannelIntegrand with fold_symmetric=False) with ``calls`` in all.
 
+    With ``checkpoint``: an existing file is loaded and all ``calls`` integrate (no training; the
+    stored training happened in an earlier run); otherwise the integrator trains and is saved there.
     Returns the :class:`IntegrationResult` (``parts``: σ per subprocess group of ``multi.base``,
-    ``weights``: the fresh events' weights), the training calls and the trained integrator.
+    ``weights``: the fresh events' weights, ``n_calls``: this run's calls), the training calls of this
+    run and the trained integrator.
     """
     k = multi.n_channels
-    n_train = int(TRAIN_FRACTION * calls)
-    integ = Integrator(multi.nis, multi.dims, channels=k, seed=seed, device=device,
-                       progress=None if log is not None else False)
-    integ.train(calls=n_train)
-    # calls the training left unspent (early stop, last partial batch) go to the integration
-    res = integ.integrate(calls=max(calls - integ.training_calls, 2 * k))
+    progress = None if log is not None else False
+    if checkpoint is not None and os.path.exists(checkpoint):
+        integ = _load_checkpoint(checkpoint, multi, device, progress)
+        if log is not None:
+            log(f"  madnis: loaded the trained integrator from {checkpoint}; no training in this run")
+        calls_before, n_training = integ.total_calls, 0
+        res = integ.integrate(calls=max(calls, 2 * k))
+    else:
+        integ = Integrator(multi.nis, multi.dims, channels=k, seed=seed, device=device, progress=progress)
+        calls_before = 0
+        integ.train(calls=int(TRAIN_FRACTION * calls))
+        n_training = integ.training_calls
+        if checkpoint is not None:
+            _save_atomically(integ, checkpoint)
+            if log is not None:
+                log(f"  madnis: trained integrator saved to {checkpoint}")
+        # calls the training left unspent (early stop, last partial batch) go to the integration
+        res = integ.integrate(calls=max(calls - integ.training_calls, 2 * k))
     parts = []
     for ti in range(len(multi.base.terms)):
         ids = [c for c, s in enumerate(multi.slots) if s.term == ti]
         parts.append((sum(res.channel_values[c] for c in ids), math.sqrt(sum(res.channel_errors[c] ** 2 for c in ids))))
-    out = IntegrationResult(res.value, res.error, integ.total_calls, "madnis", parts, None, 1, res.n_nonzero,
-                            res.wall_time_s, integ.last_event_weights)
+    out = IntegrationResult(res.value, res.error, integ.total_calls - calls_before, "madnis", parts, None, 1,
+                            res.n_nonzero, res.wall_time_s, integ.last_event_weights)
     if log is not None:
         log(f"  madnis: {res}")
-    return out, integ.training_calls, integ
+    return out, n_training, integ

@@ -116,6 +116,12 @@ class CollisionIntegrand:
                 idx = (pdf_index(a, beam_pdgs[0]), pdf_index(b, beam_pdgs[1]))
                 (mirror if m.mirror else direct).append(idx)
             self.terms.append(GroupTerm(g, me, Cuts(cut_values, g.representative.outgoing), direct, mirror))
+        #: (id(term), mirror) -> PDF columns (beam 1, beam 2) of the members, built once (not per batch)
+        self._flavour_columns: dict[tuple[int, bool], tuple[Tensor, Tensor]] = {
+            (id(t), swap): (torch.tensor([m[0] for m in members], device=self.device),
+                            torch.tensor([m[1] for m in members], device=self.device))
+            for t in self.terms for members, swap in ((t.direct, False), (t.mirror, True)) if members
+        }
         masses = mes[0].masses
         for me in mes[1:]:
             if tuple(me.masses) != tuple(masses):
@@ -189,13 +195,15 @@ class CollisionIntegrand:
         amp2 = None
         n_nonfinite = 0
         a_k = None if kin.a_s is None else kin.a_s[keep]
+        f1k = f2k = None
+        if self.hadronic:  # PDF rows of the kept points, gathered once for both orientations
+            f1k, f2k = kin.f1[keep], kin.f2[keep]
         for members, swap in ((term.direct, False), (term.mirror, True)):
             if not members or (mirror is not None and swap != mirror):
                 continue
             if self.hadronic:
-                i1 = torch.tensor([m[0] for m in members], device=dev)
-                i2 = torch.tensor([m[1] for m in members], device=dev)
-                lumi = (kin.f1[keep][:, i1] * kin.f2[keep][:, i2]).sum(dim=1)
+                i1, i2 = self._flavour_columns[(id(term), swap)]
+                lumi = (f1k[:, i1.to(dev)] * f2k[:, i2.to(dev)]).sum(dim=1)
             else:
                 lumi = torch.ones(nk, dtype=torch.float64, device=dev)
             pin = pk[:, [1, 0] + list(range(2, pk.shape[1]))] if swap else pk
@@ -204,8 +212,9 @@ class CollisionIntegrand:
             else:
                 me = term.me(pin, a_k)
             bad = ~torch.isfinite(me)
-            if bool(bad.any()):
-                n_nonfinite += int(bad.sum())
+            n_bad = int(bad.sum())  # one host sync per orientation
+            if n_bad:
+                n_nonfinite += n_bad
                 me = torch.where(bad, torch.zeros_like(me), me)
                 if amp2 is not None:
                     amp2 = torch.where(bad[:, None], torch.zeros_like(amp2), amp2)

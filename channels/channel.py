@@ -189,15 +189,6 @@ class _Tree:
             if self.nodes[i].children is not None:
                 self.split_order.append(i)
                 stack.extend(self.nodes[i].children)
-        # siblings of every node on its path to the root
-        self.path_siblings: dict[int, list[int]] = {}
-        for i in self.sample_order:
-            sib, j = [], i
-            while self.nodes[j].parent >= 0:
-                par = self.nodes[self.nodes[j].parent]
-                sib.append(par.children[1] if par.children[0] == j else par.children[0])
-                j = self.nodes[j].parent
-            self.path_siblings[i] = sib
         self._imin = None  # the bounds are stored in the nodes; keep no reference to the callable (pickling)
 
     def _cut(self, legs: frozenset[int]) -> float:
@@ -393,8 +384,6 @@ class PhaseSpaceChannel(Mapping):
         if decay_axis not in ("fixed", "sibling"):
             raise PhaseSpaceError(f"decay_axis must be 'fixed' or 'sibling', got {decay_axis!r}")
         self.decay_axis = decay_axis
-        if topology.n_in != 2:
-            raise PhaseSpaceError("phase-space channels need 2 incoming particles (decays are not supported)")
         if any(m != 0.0 for _, m in topology.externals[:2]):
             raise PhaseSpaceError("phase-space channels need massless incoming particles")
         n_out = len(topology.externals) - 2

@@ -212,7 +212,8 @@ class MultiChannelIntegrand:
         if not self.slots:
             raise PhysicsError("no phase-space channel could be built")
         self.dims = int(dims)
-        self._diag_index = [torch.tensor(list(s.channel.diagrams), dtype=torch.long) for s in self.slots]
+        #: block -> 0/1 (diagram, channel) incidence matrix [n_diagrams, k_b] on the device, built on first use
+        self._block_select: dict[int, Tensor] = {}
         self.calls = 0
         self.n_passed = 0
         self.n_nonfinite = 0
@@ -239,7 +240,15 @@ class MultiChannelIntegrand:
 
             a = propagator_prior([self.slots[i].channel for i in ids], pin)
         else:
-            a = torch.stack([amp2[:, self._diag_index[i].to(amp2.device)].sum(dim=1) for i in ids], dim=1)
+            sel = self._block_select.get(block)
+            if sel is None or sel.shape[0] != amp2.shape[1] or sel.device != amp2.device:
+                d = torch.tensor([dg for i in ids for dg in self.slots[i].channel.diagrams], dtype=torch.long)
+                j = torch.tensor([pos for pos, i in enumerate(ids) for _ in self.slots[i].channel.diagrams],
+                                 dtype=torch.long)
+                sel = torch.zeros(amp2.shape[1], len(ids), dtype=amp2.dtype)
+                sel.index_put_((d, j), torch.ones(d.numel(), dtype=amp2.dtype), accumulate=True)
+                sel = self._block_select[block] = sel.to(amp2.device)
+            a = amp2 @ sel  # Σ_{d ∈ channel} |A_d|² for all channels of the block in one product
             den = amp2.sum(dim=1, keepdim=True)
             a = torch.where(den > 0, a / den.clamp_min(1e-300), torch.zeros_like(a))
         bad = ~(a.sum(dim=1, keepdim=True) > 0) | ~torch.isfinite(a).all(dim=1, keepdim=True)

@@ -74,6 +74,7 @@ from .luminosity import Luminosity, parton_momenta
 from .mapping import Mapping
 from .rambo import Rambo
 from .tchannel import t_range
+from .two_body import log_volume
 
 LOG_2PI = math.log(2.0 * math.pi)
 LOG_8PI = math.log(8.0 * math.pi)
@@ -239,8 +240,7 @@ def _decay(u: Tensor, p: Tensor, s: Tensor, s1: Tensor, s2: Tensor,
     if r is not None:
         local = rotate(local, r)
     p1 = boost_from_rest(local, p, root_s)
-    log_q = LOG_8PI + torch.log(s) - 0.5 * torch.log(lam)
-    return p1, p - p1, log_q, ok
+    return p1, p - p1, -log_volume(s, s1, s2), ok
 
 
 def _rest_frame_vector(p1: Tensor, p: Tensor, m: Tensor, s1: Tensor) -> Tensor:
@@ -275,7 +275,7 @@ def _decay_inverse(p1: Tensor, p: Tensor, s: Tensor, s1: Tensor, s2: Tensor,
         v = (r.transpose(-1, -2) @ v.unsqueeze(-1)).squeeze(-1)
     cos_theta, phi = angles(torch.cat([v.norm(dim=-1, keepdim=True), v], dim=-1))
     u = torch.stack([(cos_theta + 1.0) / 2.0, phi / (2.0 * math.pi)], dim=-1)
-    return u, LOG_8PI + torch.log(s) - 0.5 * torch.log(kallen(s, s1, s2))
+    return u, -log_volume(s, s1, s2)
 
 
 def _t_frame(pa: Tensor, pb: Tensor, s: Tensor, s1: Tensor, s2: Tensor, m2: float):

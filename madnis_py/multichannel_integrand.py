@@ -272,7 +272,8 @@ class MultiChannelIntegrand:
         f = torch.zeros(n, dtype=torch.float64, device=u.device)
         k_b = len(self.blocks[slot.block])
         prior = torch.full((n, k_b), 1.0 / k_b, dtype=torch.float64, device=u.device)
-        if bool(keep.any()):
+        n_keep = int(keep.sum())  # one host sync per call
+        if n_keep:
             need_amp = self.prior == "sde"
             fk, amp2, bad = base.term_weight(term, kin, keep, mirror=slot.mirror, amplitudes=need_amp)
             self.n_nonfinite += bad
@@ -280,7 +281,7 @@ class MultiChannelIntegrand:
             pin = p[keep][:, [1, 0] + list(range(2, p.shape[1]))] if slot.mirror else p[keep]
             prior[keep] = self._block_alpha(slot.block, pin, amp2)
         self.calls += n
-        self.n_passed += int(keep.sum())
+        self.n_passed += n_keep
         weight = slot.multiplicity * prior[:, slot.position] * f
         return ChannelEvaluation(p, f, prior, weight, keep)
 
@@ -301,8 +302,8 @@ class MultiChannelIntegrand:
             sel = channel == c
             ev = self.evaluate(x[sel], c)
             w[sel] = ev.f_over_q
-            cols = torch.tensor(self.blocks[self.slots[c].block], device=x.device)
-            prior[sel.nonzero().flatten()[:, None], cols[None, :]] = ev.block_prior
+            block = self.blocks[self.slots[c].block]  # the block's channels are consecutive slots
+            prior[sel, block[0]:block[-1] + 1] = ev.block_prior
         return w, prior, None
 
     def describe(self) -> list[dict[str, Any]]:

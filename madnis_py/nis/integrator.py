@@ -614,6 +614,10 @@ class Integrator:
         ep_w: list[Tensor] = []
         ep_c: list[Tensor] = []
         step = 0
+
+        def lr_at(step: int) -> float:  # cosine decay over the planned steps, times the back-off factor
+            return lr_scale * (lr1 + 0.5 * (lr0 - lr1) * (1 + math.cos(math.pi * min(step / max(planned, 1), 1.0))))
+
         for i in range(n_fresh):
             ch, _ = self._channels(bs, "variance", cfg["uniform_channel_ratio"])
             s = self._draw(ch, use_flow=True)
@@ -621,12 +625,12 @@ class Integrator:
             ep_c.append(ch)
             fresh = dict(u=s["u"], channel=ch, g=s["g"], log_q_sample=s["log_qf"], prior=s["prior"],
                          features=s["features"])
-            lr = lr_scale * (lr1 + 0.5 * (lr0 - lr1) * (1 + math.cos(math.pi * min(step / max(planned, 1), 1.0))))
+            lr = lr_at(step)
             self._step(fresh, lr)
             step += 1
             self.buffer.store(**fresh)
             for _ in range(cfg["buffered_steps"]):
-                lr = lr_scale * (lr1 + 0.5 * (lr0 - lr1) * (1 + math.cos(math.pi * min(step / max(planned, 1), 1.0))))
+                lr = lr_at(step)
                 self._step(self.buffer.sample(bs, self.gen), lr)
                 step += 1
             hist.steps = step

@@ -44,7 +44,6 @@ such weighted events with the current grids and allocation (for unweighting).
 from __future__ import annotations
 
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -138,7 +137,6 @@ class MultiChannelVegas:
         self.f = f
         self.dims = dims
         self.stratify = bool(stratify)
-        self._last_strata: tuple[Tensor, int] = (torch.zeros(0, dtype=torch.long), 1)
         self.k = channels
         self.device = torch.device(device)
         low = dims <= LOW_DIMS
@@ -196,10 +194,10 @@ class MultiChannelVegas:
         digits = torch.stack([(h // m**k) % m for k in range(self.dims)], dim=1).to(torch.float64)
         return (digits + r) / m, h, big_m
 
-    def _channel_points(self, c: int, n: int) -> tuple[Tensor, Tensor, Tensor]:
-        """Draw ``n`` points in channel c: (r, u, w) with w = f(u, c) / q_grid (strata in ``self._last_strata``)."""
+    def _channel_points(self, c: int, n: int) -> tuple[Tensor, Tensor, Tensor, Tensor, int]:
+        """Draw ``n`` points in channel c: (r, u, w, h, M) with w = f(u, c) / q_grid, h the stratum of each
+        point and M the number of strata (as :meth:`_draw`)."""
         r, h, big_m = self._draw(n)
-        self._last_strata = (h, big_m)
         ch = torch.full((n,), c, dtype=torch.long, device=self.device)
         u, log_q = self.grid.forward(r, ch)
         ws = []
@@ -212,7 +210,7 @@ class MultiChannelVegas:
         f = torch.where(torch.isfinite(f), f, torch.zeros_like(f))
         self.calls += n
         self.nonzero += int((f != 0).sum())
-        return r, u, f * torch.exp(-log_q)
+        return r, u, f * torch.exp(-log_q), h, big_m
 
     def _iteration(self, n: int, adapt: bool, keep: bool = False):
         n_c = self.allocation(n)
@@ -222,8 +220,7 @@ class MultiChannelVegas:
         kept = []
         for c in range(self.k):
             m = int(n_c[c])
-            r, u, w = self._channel_points(c, m)
-            h, big_m = self._last_strata
+            r, u, w, h, big_m = self._channel_points(c, m)
             if big_m == 1:
                 mean = w.mean()
                 var_mean = ((w - mean) ** 2).sum() / (m - 1) / m

@@ -290,10 +290,10 @@ class MultiChannelVegas:
                       f"+- {math.sqrt(float(vm.sum())):.2g}")
         V = torch.stack(vals)  # [m, k]
         VM = torch.stack(vms)
-        tot_v, tot_e, chi2 = _combine(V.sum(dim=1), VM.sum(dim=1))
+        it_v, tv = V.sum(dim=1), VM.sum(dim=1)  # per-iteration totals and variances
+        tot_v, tot_e, chi2 = _combine(it_v, tv)
         # per channel with the iteration weights of the total (so that Σ_c Î_c = Î exactly; a
         # per-channel 1/var_c weighting would be biased low in channels with few points)
-        tv = VM.sum(dim=1)
         wi = torch.where(tv > 0, 1.0 / tv.clamp_min(1e-300), torch.zeros_like(tv))
         wi = wi / wi.sum() if float(wi.sum()) > 0 else torch.full_like(tv, 1.0 / tv.numel())
         ch_v = (wi[:, None] * V).sum(dim=0)
@@ -306,7 +306,7 @@ class MultiChannelVegas:
             chi2_dof=float(chi2) / (m - 1) if m > 1 else None, n_iterations=m,
             channel_values=ch_v.tolist(), channel_errors=ch_e.tolist(),
             channel_calls=torch.stack(ncs).sum(dim=0).tolist(),
-            iteration_values=[(float(v), math.sqrt(float(e))) for v, e in zip(V.sum(dim=1), VM.sum(dim=1))],
+            iteration_values=[(float(v), math.sqrt(float(e))) for v, e in zip(it_v, tv)],
             n_nonzero=self.nonzero - start_nonzero, wall_time_s=time.perf_counter() - t0,
             last_weights=w_last, last_channels=c_last,
         )

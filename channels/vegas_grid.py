@@ -104,9 +104,7 @@ class VegasMap(Mapping):
 
     def channel_map(self, channel: int) -> "VegasMap":
         """A single-channel :class:`VegasMap` sharing channel ``channel``'s edges (a view)."""
-        m = VegasMap(self.dims_in, self.bins, 1, self.device, self.edges[channel:channel + 1])
-        m.edges = self.edges[channel:channel + 1]
-        return m
+        return VegasMap(self.dims_in, self.bins, 1, self.device, self.edges[channel:channel + 1])
 
     # ---------------------------------------------------------------- adaptation
     def clear(self) -> None:

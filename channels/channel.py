@@ -285,16 +285,16 @@ def _t_frame(pa: Tensor, pb: Tensor, s: Tensor, s1: Tensor, s2: Tensor, m2: floa
     lam_12 = kallen(s, s1, s2)
     ok = (s > 0) & (lam_12 > 0)
     r = rotation_to(boost_to_rest(pa, q, root_s)[..., 1:])
-    t_lo, t_hi, a, b = t_range(s, ma2, mb2, s1, s2)
+    t_lo, t_hi, _, b = t_range(s, ma2, mb2, s1, s2)
     log_jac = LOG_8PI + 0.5 * torch.log(kallen(s, ma2, mb2))
     c = t_hi.clamp_min(m2)
-    return q, root_s, r, c - t_hi, c - t_lo, a, b, c, log_jac, lam_12, ok
+    return q, root_s, r, c - t_hi, c - t_lo, b, log_jac, lam_12, ok
 
 
 def _t_split(u: Tensor, pa: Tensor, pb: Tensor, s: Tensor, s1: Tensor, s2: Tensor, m2: float,
              sampler: InvariantSampler) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """p_a + p_b → k1 + k2 drawing y = c − t, t = (p_a − k1)²; as :class:`channels.tchannel.TChannel`."""
-    q, root_s, r, y_lo, y_hi, a, b, c, log_jac, lam_12, ok = _t_frame(pa, pb, s, s1, s2, m2)
+    q, root_s, r, y_lo, y_hi, b, log_jac, lam_12, ok = _t_frame(pa, pb, s, s1, s2, m2)
     y, log_qt = sampler.forward(u[:, 0], y_lo, y_hi)
     # 1 ∓ cosθ = (y − y_lo)/b, (y_hi − y)/b: no cancellation near the forward/backward limits
     bb = b.clamp_min(1e-300)
@@ -311,7 +311,7 @@ def _t_split(u: Tensor, pa: Tensor, pb: Tensor, s: Tensor, s1: Tensor, s2: Tenso
 
 def _t_split_inverse(k1: Tensor, pa: Tensor, pb: Tensor, s: Tensor, s1: Tensor, s2: Tensor, m2: float,
                      sampler: InvariantSampler) -> tuple[Tensor, Tensor]:
-    q, root_s, r, y_lo, y_hi, a, b, c, log_jac, _, _ = _t_frame(pa, pb, s, s1, s2, m2)
+    q, root_s, r, y_lo, y_hi, b, log_jac, _, _ = _t_frame(pa, pb, s, s1, s2, m2)
     local = rotate(boost_to_rest(k1, q, root_s), r.transpose(-1, -2))
     _, phi = angles(local)
     rho = local[:, 1:].norm(dim=-1).clamp_min(1e-300)

@@ -414,11 +414,7 @@ class Integrator:
         seen = n > 1
         self.chan_mean = torch.where(seen, mean, self.chan_mean)
         self.chan_var = torch.where(seen, var, self.chan_var)
-        act = self.active & torch.isfinite(self.chan_var)
-        total = float(self.chan_mean[act].sum())
-        if total == 0.0:
-            return math.inf
-        return float(self.chan_var[act].sqrt().sum()) ** 2 / total ** 2
+        return self._stored_rel_variance()
 
     def _drop_channels(self) -> list[int]:
         thr = self.config["drop_threshold"]
@@ -606,7 +602,7 @@ class Integrator:
         per_epoch = max(1, round(n_fresh / cfg["epochs"]))
         planned = n_fresh * (1 + cfg["buffered_steps"])
         lr0, lr1 = cfg["learning_rate"], cfg["learning_rate"] * cfg["final_lr_factor"]
-        best_var = self._update_stats_from_current() if math.isnan(hist.vegas_rel_variance) else hist.vegas_rel_variance
+        best_var = self._stored_rel_variance() if math.isnan(hist.vegas_rel_variance) else hist.vegas_rel_variance
         best_state = self._state()
         hist.best_rel_variance = best_var
         bad_epochs = 0
@@ -661,7 +657,8 @@ class Integrator:
         self._load_state(best_state)
         hist.best_rel_variance = best_var
 
-    def _update_stats_from_current(self) -> float:
+    def _stored_rel_variance(self) -> float:
+        """(Σ_c σ_c)² / (Σ_c Î_c)² of the stored per-channel statistics of the active channels."""
         act = self.active & torch.isfinite(self.chan_var)
         total = float(self.chan_mean[act].sum())
         return math.inf if total == 0 else float(self.chan_var[act].sqrt().sum()) ** 2 / total ** 2

@@ -187,8 +187,10 @@ class ChannelFlows(nn.Module):
         if len(self.flows) == 1:
             f = self.flows[0]
             return f.inverse(z) if inverse else f.forward(z)
-        groups = [(c, torch.nonzero(channel == c)[:, 0]) for c in torch.unique(channel).tolist()]
-        perm = torch.cat([sel for _, sel in groups])
+        # points grouped by channel (ascending, original order within a channel): one sort, one host sync
+        perm = torch.argsort(channel, stable=True)
+        counts = torch.bincount(channel, minlength=len(self.flows)).tolist()
+        groups = [(c, sel) for c, sel in enumerate(torch.split(perm, counts)) if sel.numel()]
         inv_perm = torch.empty_like(perm)
         inv_perm[perm] = torch.arange(perm.numel(), device=perm.device)
         u = z.to(torch.float64)

@@ -342,17 +342,6 @@ def _pair_products(p: Tensor, masses: Sequence[float]) -> Tensor:
     return dot * (1.0 - torch.eye(p.shape[1], dtype=p.dtype, device=p.device))
 
 
-class _Luminosity(Luminosity):
-    """:class:`Luminosity` that also allows τ_min = 0 (for samplers defined at ŝ = 0)."""
-
-    def __init__(self, sqrt_s: float, tau_min: float, sampler: InvariantSampler):
-        if not 0.0 <= tau_min < 1.0:
-            raise PhaseSpaceError(f"channel luminosity needs 0 <= tau_min < 1, got {tau_min}")
-        self.sqrt_s, self.s = float(sqrt_s), float(sqrt_s) ** 2
-        self.tau_min, self.tau_max = float(tau_min), 1.0
-        self.sampler = sampler
-
-
 # ------------------------------------------------------------------------------------------------
 # the channel
 # ------------------------------------------------------------------------------------------------
@@ -420,7 +409,7 @@ class PhaseSpaceChannel(Mapping):
                 sampler = PowerLaw(1.0) if tau_floor > 0 else PowerLaw(nu)
             if tau_floor >= 1.0:
                 raise PhaseSpaceError(f"collider energy {self.sqrt_s} GeV below the threshold {self.root_min:.6g} GeV")
-            self.luminosity = _Luminosity(self.sqrt_s, tau_floor, sampler)
+            self.luminosity = Luminosity(self.sqrt_s, tau_floor, sampler=sampler)
         else:
             self.luminosity = None
             if self.sqrt_s <= self.root_min:

@@ -52,8 +52,11 @@ class Luminosity(Mapping):
     dims_in = 2
 
     def __init__(self, sqrt_s: float, tau_min: float, tau_max: float = 1.0, sampler: InvariantSampler | None = None):
-        if not 0.0 < tau_min < tau_max <= 1.0:
-            raise PhaseSpaceError(f"Luminosity needs 0 < tau_min < tau_max <= 1, got {tau_min}, {tau_max}")
+        # τ_min = 0 only with a sampler defined at ŝ = 0 (the default 1/τ is not)
+        lowest = 0.0 if sampler is not None else math.ulp(0.0)
+        if not lowest <= tau_min < tau_max <= 1.0:
+            raise PhaseSpaceError(f"Luminosity needs {'0 <=' if sampler is not None else '0 <'} tau_min < tau_max "
+                                  f"<= 1, got {tau_min}, {tau_max}")
         self.sqrt_s, self.s = float(sqrt_s), float(sqrt_s) ** 2
         self.tau_min, self.tau_max = float(tau_min), float(tau_max)
         self.sampler = PowerLaw(1.0) if sampler is None else sampler

@@ -401,6 +401,7 @@ class Integrator:
 
     @staticmethod
     def _chan_stats(w: Tensor, channel: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
+        """Per group index ``channel`` in [0, k) (channels, or strata): mean, sample variance and count of ``w``."""
         n = torch.zeros(k, dtype=torch.float64, device=w.device).index_add(0, channel, torch.ones_like(w))
         s1 = torch.zeros_like(n).index_add(0, channel, w)
         mean = s1 / n.clamp_min(1.0)
@@ -716,10 +717,8 @@ class Integrator:
         w = torch.cat(ws)
         # stratified estimator: Î_c = Σ_h mean_h / M_c, Var Î_c = Σ_h s_h² / (n_h M_c²) (M_c = 1: plain mean)
         n_s = int(h.max()) + 1
-        n_h = torch.zeros(n_s, dtype=torch.float64, device=self.device).index_add_(0, h, torch.ones_like(w))
-        mean_h = torch.zeros_like(n_h).index_add_(0, h, w) / n_h.clamp_min(1.0)
-        s2_h = torch.zeros_like(n_h).index_add_(0, h, (w - mean_h[h]) ** 2)
-        var_h = s2_h / (n_h - 1.0).clamp_min(1.0) / n_h.clamp_min(1.0)  # variance of mean_h
+        mean_h, s2_h, n_h = self._chan_stats(w, h, n_s)  # per stratum: mean, sample variance, count
+        var_h = s2_h / n_h.clamp_min(1.0)  # variance of mean_h
         m_h = torch.zeros_like(n_h).index_add_(0, h, big_m) / n_h.clamp_min(1.0)  # M of the stratum's channel
         ch_h = torch.zeros(n_s, dtype=torch.long, device=self.device).scatter_(0, h, channel)  # stratum's channel
         mean = torch.zeros(k, dtype=torch.float64, device=self.device).index_add_(0, ch_h, mean_h / m_h)

@@ -210,16 +210,23 @@ class Cuts:
             return list(itertools.combinations(self._idx[a], 2))
         return [(i, k) for i in self._idx[a] for k in self._idx[b]]
 
+    def pt_min(self, i: int) -> float:
+        """The lower pT cut (GeV) on final-state particle ``i`` (0 if none applies)."""
+        c = object_class(self.final_pdgs[i])
+        return self.values.get(f"pt{c}", 0.0) if c in CLASSES else 0.0
+
+    def pair_mass_min(self, i: int, k: int) -> float:
+        """The invariant-mass cut ``mm{c}{c}`` (GeV) on the pair (i, k) (0 if none applies; leptons: SFOS pairs only)."""
+        c = object_class(self.final_pdgs[i])
+        if c not in CLASSES or c != object_class(self.final_pdgs[k]) or f"mm{c}{c}" not in self.values:
+            return 0.0
+        if c == "l" and self.final_pdgs[i] != -self.final_pdgs[k]:
+            return 0.0
+        return self.values[f"mm{c}{c}"]
+
     def min_partonic_mass(self, masses: tuple[float, ...] | None = None) -> float:
         """A lower bound on √ŝ implied by the cuts (GeV): Σ_i √(m_i² + pT,min²), and any pair-mass cut."""
-        masses = masses or (0.0,) * len(self.final_pdgs)
-        bound = 0.0
-        for i, pdg in enumerate(self.final_pdgs):
-            c = object_class(pdg)
-            pt_min = self.values.get(f"pt{c}", 0.0) if c in CLASSES else 0.0
-            bound += math.sqrt(masses[i] ** 2 + pt_min**2)
-        for c in CLASSES:
-            pairs = self._sfos if c == "l" else list(itertools.combinations(self._idx[c], 2))
-            if pairs and f"mm{c}{c}" in self.values:
-                bound = max(bound, self.values[f"mm{c}{c}"])
-        return bound
+        n = len(self.final_pdgs)
+        masses = masses or (0.0,) * n
+        bound = sum(math.sqrt(masses[i] ** 2 + self.pt_min(i) ** 2) for i in range(n))
+        return max([bound] + [self.pair_mass_min(i, k) for i, k in itertools.combinations(range(n), 2)])

@@ -87,10 +87,6 @@ def invariant_bounds(cuts: Cuts, masses_out: Sequence[float], n_in: int = 2) -> 
     v = cuts.values
     n_out = len(pdgs)
 
-    def pt_min(i: int) -> float:
-        c = object_class(pdgs[i])
-        return v.get(f"pt{c}", 0.0) if c in CLASSES else 0.0
-
     def pair(i: int, k: int) -> float:
         ci, ck = object_class(pdgs[i]), object_class(pdgs[k])
         lb = m[i] + m[k]
@@ -99,11 +95,8 @@ def invariant_bounds(cuts: Cuts, masses_out: Sequence[float], n_in: int = 2) -> 
         if m[i] == 0.0 and m[k] == 0.0 and ci in CLASSES and ck in CLASSES:
             r = v.get(f"dr{ci}{ck}", v.get(f"dr{ck}{ci}", 0.0))
             if r > 0:
-                lb = max(lb, 2.0 * math.sqrt(pt_min(i) * pt_min(k)) * math.sin(min(r, math.pi) / 2.0))
-        if ci == ck and f"mm{ci}{ci}" in v:
-            if ci != "l" or pdgs[i] == -pdgs[k]:
-                lb = max(lb, v[f"mm{ci}{ci}"])
-        return lb
+                lb = max(lb, 2.0 * math.sqrt(cuts.pt_min(i) * cuts.pt_min(k)) * math.sin(min(r, math.pi) / 2.0))
+        return max(lb, cuts.pair_mass_min(i, k))
 
     full_bound = cuts.min_partonic_mass(tuple(m))
     cache: dict[frozenset[int], float] = {}

@@ -318,9 +318,13 @@ class Integrator:
         m = 0
         if self.config["learn_channel_weights"] and self.k > 1 and feats is not None:
             m = feats.shape[1]
+        self.cw = self._build_cw(m)
+
+    def _build_cw(self, n_features: int) -> ChannelWeights:
+        """The channel-weight model (network on ``n_features`` inputs; 0: prior only), seeded from the config."""
         gen = torch.Generator().manual_seed(self.config["seed"] + 104729)
-        self.cw = ChannelWeights(self.k, m, self.config["cw_hidden"], self.config["cw_layers"], gen,
-                                 self.config["cw_max_correction"]).to(self.device)
+        return ChannelWeights(self.k, n_features, self.config["cw_hidden"], self.config["cw_layers"], gen,
+                              self.config["cw_max_correction"]).to(self.device)
 
     def _alpha(self, prior: Tensor | None, feats: Tensor | None, channel: Tensor) -> Tensor:
         """α of each point's own channel ``[n]`` (float64, differentiable w.r.t. the network)."""
@@ -787,9 +791,7 @@ class Integrator:
         obj.vegas = VegasMap(obj.dims, edges.shape[-1] - 1, obj.k, obj.device, edges=edges)
         obj.flows.load_state_dict(data["flows"])
         if data["cw"] is not None:
-            gen = torch.Generator().manual_seed(obj.config["seed"] + 104729)
-            obj.cw = ChannelWeights(obj.k, data["cw_features"], obj.config["cw_hidden"], obj.config["cw_layers"],
-                                    gen, obj.config["cw_max_correction"]).to(obj.device)
+            obj.cw = obj._build_cw(data["cw_features"])
             obj.cw.load_state_dict(data["cw"])
         obj.active = data["active"].to(obj.device)
         obj.chan_mean = data["chan_mean"].to(obj.device)

@@ -219,6 +219,14 @@ class MultiChannelIntegrand:
     def multiplicities(self) -> list[int]:
         return [s.multiplicity for s in self.slots]
 
+    def group_parts(self, values: Sequence[float], errors: Sequence[float]) -> list[tuple[float, float]]:
+        """Per-channel (value, error) summed into (σ, error) per subprocess group of ``base`` (errors in quadrature)."""
+        parts = []
+        for ti in range(len(self.base.terms)):
+            ids = [c for c, s in enumerate(self.slots) if s.term == ti]
+            parts.append((sum(values[c] for c in ids), math.sqrt(sum(errors[c] ** 2 for c in ids))))
+        return parts
+
     @property
     def cut_efficiency(self) -> float | None:
         return self.n_passed / self.calls if self.calls else None

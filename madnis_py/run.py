@@ -236,11 +236,7 @@ def integrate_card(card: RunCard, quiet: bool = False) -> dict[str, Any]:
                                    device=integrand.device, log=None if quiet else (lambda m: _log(m, False)))
             mres = mc.integrate(calls_each, settings.iterations, settings.warmup_fraction)
             check(mres.n_calls, mres.n_nonzero)
-            parts = []
-            for ti in range(len(integrand.terms)):
-                ids = [c for c, s in enumerate(multi.slots) if s.term == ti]
-                parts.append((sum(mres.channel_values[c] for c in ids),
-                              math.sqrt(sum(mres.channel_errors[c] ** 2 for c in ids))))
+            parts = multi.group_parts(mres.channel_values, mres.channel_errors)
             res = IntegrationResult(mres.value, mres.error, mres.n_calls, "vegas-multichannel", parts, mres.chi2_dof,
                                     mres.n_iterations, mres.n_nonzero, mres.wall_time_s, mres.last_weights)
             n_nonfinite += multi.n_nonfinite

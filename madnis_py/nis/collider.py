@@ -11,7 +11,6 @@ give σ, its error and the unweighting efficiency.
 """
 from __future__ import annotations
 
-import math
 import os
 from typing import Any, Callable
 
@@ -81,10 +80,7 @@ def integrate_madnis(multi: Any, calls: int, seed: int, device: torch.device | s
                 log(f"  madnis: trained integrator saved to {checkpoint}")
         # calls the training left unspent (early stop, last partial batch) go to the integration
         res = integ.integrate(calls=max(calls - integ.training_calls, 2 * k))
-    parts = []
-    for ti in range(len(multi.base.terms)):
-        ids = [c for c, s in enumerate(multi.slots) if s.term == ti]
-        parts.append((sum(res.channel_values[c] for c in ids), math.sqrt(sum(res.channel_errors[c] ** 2 for c in ids))))
+    parts = multi.group_parts(res.channel_values, res.channel_errors)
     out = IntegrationResult(res.value, res.error, integ.total_calls - calls_before, "madnis", parts, None, 1,
                             res.n_nonzero, res.wall_time_s, integ.last_event_weights)
     if log is not None:

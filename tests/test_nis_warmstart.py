@@ -82,6 +82,7 @@ def test_lr_backoff_restores_the_best_state() -> None:
 @pytest.mark.parametrize("kwargs, message", [
     (dict(warmup="fast"), "warmup must be 'auto', 'multichannel' or 'own'"),
     (dict(lr_backoff=0.0), "lr_backoff must be in"),
+    (dict(divergence_factor=0.5), "divergence_factor must be >= 1"),
     (dict(learning_rate=-1.0), "learning_rate must be > 0"),
 ])
 def test_bad_warm_start_options(kwargs, message) -> None:

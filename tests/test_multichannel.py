@@ -93,6 +93,13 @@ def test_mirror_orientation_and_nis_form():
         block = multi.slots[int(ch[i])].block
         outside = [c for c, s in enumerate(multi.slots) if s.block != block]
         assert float(prior[i, outside].abs().sum()) == 0.0
+    # one |M|² call per block gives what each channel's own evaluation gives
+    for c in torch.unique(ch).tolist():
+        sel = ch == c
+        one = multi.evaluate(x[sel], c)
+        b = multi.blocks[multi.slots[c].block]
+        assert torch.allclose(w[sel], one.f_over_q, rtol=1e-12, atol=0)
+        assert torch.allclose(prior[sel][:, b[0]:b[-1] + 1], one.block_prior, rtol=1e-12, atol=1e-300)
     # mirrored events: incoming parton 1 still moves along +z
     ev = multi.evaluate(x[:50], next(c for c, s in enumerate(multi.slots) if s.mirror))
     ok = ev.passed

@@ -143,8 +143,11 @@ def peaks_multichannel(x: torch.Tensor, channel: torch.Tensor):
 
 def test_multichannel_toy_each_channel_covers_one_peak() -> None:
     # 4e4 training calls: at 2e4 the flows did not yet beat per-channel VEGAS reliably (it depended on the
-    # thread count through float reductions); at 4e4 they gave 2-3.5x lower error for seeds 1, 2 on 1 and 2 threads
-    train, fresh = 40_000, 16_000
+    # thread count through float reductions); at 4e4 they gave 2-3.5x lower error for seeds 1, 2 on 1 and 2 threads.
+    # 6.4e4 fresh points: the trained flows keep a rare-weight tail near a corner of the VEGAS grid (one point
+    # with w = 49 <w> in 2e5); on 1.6e4 points such a hit decides the error estimate (relative variance per
+    # point 0.47 in one of four fresh samples of the same integrator, 0.04-0.05 in the others)
+    train, fresh = 40_000, 64_000
     integ = Integrator(peaks_multichannel, dims=2, channels=2, seed=1, progress=False)
     integ.train(calls=train)
     res = integ.integrate(calls=fresh)
@@ -153,7 +156,7 @@ def test_multichannel_toy_each_channel_covers_one_peak() -> None:
     v_mean, v_err = vegas_error(peaks_F_np, 2, train, fresh)
     assert abs(v_mean - PEAKS_EXACT) < 4 * v_err
     reduction = (v_err / v_mean) ** 2 / (res.error / res.value) ** 2
-    assert reduction > 5.0, f"variance reduction over vegas {reduction:.1f}"  # seeded run: 9.8 (1 thread)
+    assert reduction > 5.0, f"variance reduction over vegas {reduction:.1f}"  # seeded run: 31 (23 with per-channel conditioner calls)
     # multi-channel without flows (VEGAS grids per channel, prior channel weights) is worse than with flows
     plain = Integrator(peaks_multichannel, dims=2, channels=2, seed=1, flow=False, progress=False)
     plain.train(calls=train)

@@ -34,6 +34,8 @@ from channels.mapping import Mapping
 
 from .splines import params_per_dim, rq_spline
 
+PADDED = True  # batched conditioners for small mixed batches (False: one call per channel; for comparisons)
+
 
 def coupling_masks(dims: int, blocks: int = 1) -> list[Tensor]:
     """Boolean masks (True = transformed dim) of the coupling layers, see module docstring."""
@@ -196,9 +198,25 @@ class ChannelFlows(nn.Module):
         u = z.to(torch.float64)
         ld_sum = torch.zeros(z.shape[0], dtype=torch.float64, device=z.device)
         n_layers = len(self.flows[0].layers)
+        # small mixed batches (training steps): all channels' conditioners in one padded batched matmul;
+        # large ones (integration): one conditioner call per channel (padding would waste more than it saves)
+        n_max = max(int(sel.numel()) for _, sel in groups)
+        padded = PADDED and len(groups) > 1 and len(groups) * n_max <= 4 * z.shape[0] + 4096
+        if padded:
+            used = [c for c, _ in groups]
+            ch_sorted = channel[perm]
+            slot = torch.full((len(self.flows),), -1, dtype=torch.long, device=z.device)
+            slot[torch.tensor(used, device=z.device)] = torch.arange(len(used), device=z.device)
+            row = slot[ch_sorted]  # group slot of each sorted point
+            starts = torch.cumsum(torch.tensor([0] + [int(sel.numel()) for _, sel in groups[:-1]],
+                                               device=z.device), 0)
+            pos = torch.arange(perm.numel(), device=z.device) - starts[row]
         for li in (reversed(range(n_layers)) if inverse else range(n_layers)):
             ref = self.flows[0].layers[li]
-            pars = torch.cat([self.flows[c].layers[li]._params(u[sel]) for c, sel in groups])[inv_perm]
+            if padded and ref.net is not None:
+                pars = self._stacked_params(li, used, u[perm], row, pos, n_max)[inv_perm]
+            else:
+                pars = torch.cat([self.flows[c].layers[li]._params(u[sel]) for c, sel in groups])[inv_perm]
             out, ld = ref._spline(u[:, ref.trans_idx], pars, inverse)
             new = u.clone()
             new[:, ref.trans_idx] = out
@@ -206,6 +224,25 @@ class ChannelFlows(nn.Module):
             ld_sum = ld_sum + ld.sum(dim=-1)
         # forward: log q(u) = −Σ log|det|; inverse: the layers already return log|dS⁻¹/dy| = the log-density
         return u, (ld_sum if inverse else -ld_sum)
+
+    def _stacked_params(self, li: int, used: list[int], u_sorted: Tensor, row: Tensor, pos: Tensor,
+                        n_max: int) -> Tensor:
+        """Spline parameters of coupling layer ``li`` for channel-sorted points: the conditioner MLPs of the
+        ``used`` channels stacked and run as one zero-padded batched matmul ``[channels, n_max, ·]``."""
+        ref = self.flows[0].layers[li]
+        nets = [self.flows[c].layers[li].net for c in used]
+        dtype = nets[0][0].weight.dtype
+        cond = 2.0 * u_sorted[:, ref.cond_idx].to(dtype) - 1.0
+        h = torch.zeros(len(used), n_max, cond.shape[1], dtype=dtype, device=cond.device)
+        h = h.index_put((row, pos), cond)
+        for j, mod in enumerate(nets[0]):
+            if isinstance(mod, nn.Linear):
+                w = torch.stack([net[j].weight for net in nets]).transpose(1, 2)  # [k, in, out]
+                b = torch.stack([net[j].bias for net in nets])[:, None, :]
+                h = torch.baddbmm(b, h, w)
+            else:
+                h = mod(h)
+        return h[row, pos].reshape(u_sorted.shape[0], ref.n_trans, -1)
 
     def forward(self, r: Tensor, channel: Tensor) -> tuple[Tensor, Tensor]:
         return self._dispatch(r, channel, inverse=False)

@@ -10,7 +10,8 @@ included):
   runs it (symmetric channels folded, 10 iterations, 20 % warm-up); σ is its inverse-variance
   combination of the 10 main iterations;
 * ``madnis_py``   — :class:`madnis_py.nis.Integrator` on the NIS form ``multi.nis`` (channels unfolded,
-  ``channels=k``, all defaults): ``train(calls=N - n_int)``, ``integrate(calls=n_int)``;
+  ``channels=k``, all defaults): ``train(calls=N - n_int)``, then ``integrate`` with all calls left (n_int plus
+  any the training left unspent by stopping early, as ``method: madnis`` does);
 * ``madnis 1.0``  — PyPI ``madnis`` (the MadGraph team's library) multi-channel on the same NIS form:
   ``Integrand(fn, channel_count=k, remapped_dim=k, has_channel_weight_prior=True)`` with fn returning
   (F/q_c, features, SDE prior α); the channel-weight network gets the same features as ours
@@ -104,13 +105,15 @@ def run_ours(base, calls: int, n_int: int, seed: int, **options) -> dict:
     integ = Integrator(multi.nis, multi.dims, channels=multi.n_channels, seed=seed, progress=False, **options)
     hist = integ.train(calls=calls - n_int)
     t_train = time.perf_counter() - t0
-    r = integ.integrate(calls=n_int)
+    # calls the training left unspent (early stop) go to the integration, as `method: madnis` does
+    r = integ.integrate(calls=calls - integ.total_calls)
     wall = time.perf_counter() - t0
     note = (f"rel.var VEGAS {hist.vegas_rel_variance:.3g} → best {hist.best_rel_variance:.3g}, "
             f"{hist.steps} steps, {len(hist.epochs)} epochs{', stopped early' if hist.stopped_early else ''}, "
             f"{int(integ.active.sum())}/{multi.n_channels} active")
     return dict(value=r.value, error=r.error, calls=integ.total_calls, wall=wall, t_train=t_train,
-                rate=r.n_calls / r.wall_time_s, strict=r.unweighting_efficiency,
+                rate=r.n_calls / r.wall_time_s, strict=r.unweighting_efficiency, n_fresh=r.n_calls,
+                train_calls=integ.training_calls,
                 partial=r.partial_unweighting_efficiency, k=multi.n_channels, note=note)
 
 
@@ -250,7 +253,9 @@ def main() -> None:
             if name == "mc-vegas":
                 ext[name] = r["error"] / abs(r["value"]) * math.sqrt(r["calls"] / 1e6)
             else:
-                ext[name] = r["error"] / abs(r["value"]) * math.sqrt(n_int / (1e6 - (r["calls"] - n_int)))
+                n_fresh = r.get("n_fresh", n_int)
+                train = r.get("train_calls", r["calls"] - n_int)
+                ext[name] = r["error"] / abs(r["value"]) * math.sqrt(n_fresh / (1e6 - train))
         print("rel. error at 10^6 calls (extrapolated): " + ", ".join(f"{n} {e:.2e}" for n, e in ext.items()))
         for name in [n for n in res if n.startswith("madnis_py")]:
             ours = res[name]

@@ -176,7 +176,8 @@ class ChannelFlows(nn.Module):
 
     All channels share the coupling masks, so a mixed batch runs every coupling layer's spline once
     over all points; only the conditioner networks are evaluated per channel (on that channel's
-    points).  The cost of a step then grows with the number of channels only through small matrix
+    points) — for small batches (training steps) all channels' conditioners at once, as one zero-padded
+    batched matmul over their stacked weights.  The cost of a step then grows with the number of channels only through small matrix
     products, not through the many elementwise spline operations.  Results equal those of the
     per-channel :class:`SplineFlow` (``flows[c]``, used by :meth:`Integrator.mapping`).
     """

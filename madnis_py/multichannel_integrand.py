@@ -317,14 +317,15 @@ class MultiChannelIntegrand:
         n = x.shape[0]
         w = torch.zeros(n, dtype=torch.float64, device=x.device)
         prior = torch.zeros(n, self.n_channels, dtype=torch.float64, device=x.device)
-        present = set(torch.unique(channel).tolist())
+        # points grouped by channel (original order within a channel): one sort, one host sync
+        counts = torch.bincount(channel, minlength=self.n_channels).tolist()
+        sels = torch.split(torch.argsort(channel, stable=True), counts)
         for block, ids in enumerate(self.blocks):
-            here = [c for c in ids if c in present]
+            here = [c for c in ids if counts[c]]
             if not here:
                 continue
-            sels = [torch.nonzero(channel == c)[:, 0] for c in here]
-            maps = [self._momenta(x[sel], c) for c, sel in zip(here, sels)]
-            idx = torch.cat(sels)
+            maps = [self._momenta(x[sels[c]], c) for c in here]
+            idx = torch.cat([sels[c] for c in here])
             f, block_prior, _ = self._block_weight(block, torch.cat([m[0] for m in maps]),
                                                    torch.cat([m[1] for m in maps]))
             w[idx] = f

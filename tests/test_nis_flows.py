@@ -112,14 +112,10 @@ def test_channel_flows_batched_dispatch_equals_per_channel_flows() -> None:
             assert torch.equal(u_c, u[sel]) and torch.allclose(lq_c, lq[sel], atol=1e-12, rtol=0)
     assert torch.allclose(r2, r, atol=1e-9, rtol=0) and torch.allclose(lq2, lq, atol=1e-8, rtol=0)
     # the per-channel conditioner path (used for large batches) gives the same points and densities
-    import madnis_py.nis.flows as flows_module
-
-    flows_module.PADDED = False
-    try:
-        with torch.no_grad():
-            u_loop, lq_loop = cf(r, ch)
-    finally:
-        flows_module.PADDED = True
+    cf.padded = False
+    with torch.no_grad():
+        u_loop, lq_loop = cf(r, ch)
+    cf.padded = True
     assert torch.allclose(u_loop, u, atol=1e-6, rtol=0) and torch.allclose(lq_loop, lq, atol=1e-4, rtol=0)
     # gradients reach every channel's parameters that had points
     loss = cf.inverse(u, ch)[1].sum()

@@ -34,8 +34,6 @@ from channels.mapping import Mapping
 
 from .splines import params_per_dim, rq_spline
 
-PADDED = True  # batched conditioners for small mixed batches (False: one call per channel; for comparisons)
-
 
 def coupling_masks(dims: int, blocks: int = 1) -> list[Tensor]:
     """Boolean masks (True = transformed dim) of the coupling layers, see module docstring."""
@@ -185,6 +183,8 @@ class ChannelFlows(nn.Module):
     def __init__(self, dims: int, channels: int, generator: torch.Generator, **flow_kwargs):
         super().__init__()
         self.flows = nn.ModuleList(SplineFlow(dims, generator=generator, **flow_kwargs) for _ in range(channels))
+        #: batched conditioners for small mixed batches (False: always one conditioner call per channel)
+        self.padded = True
 
     def _dispatch(self, z: Tensor, channel: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
         if len(self.flows) == 1:
@@ -192,7 +192,8 @@ class ChannelFlows(nn.Module):
             return f.inverse(z) if inverse else f.forward(z)
         # points grouped by channel (ascending, original order within a channel): one sort, one host sync
         perm = torch.argsort(channel, stable=True)
-        counts = torch.bincount(channel, minlength=len(self.flows)).tolist()
+        counts_t = torch.bincount(channel, minlength=len(self.flows))
+        counts = counts_t.tolist()
         groups = [(c, sel) for c, sel in enumerate(torch.split(perm, counts)) if sel.numel()]
         inv_perm = torch.empty_like(perm)
         inv_perm[perm] = torch.arange(perm.numel(), device=perm.device)
@@ -202,16 +203,12 @@ class ChannelFlows(nn.Module):
         # small mixed batches (training steps): all channels' conditioners in one padded batched matmul;
         # large ones (integration): one conditioner call per channel (padding would waste more than it saves)
         n_max = max(int(sel.numel()) for _, sel in groups)
-        padded = PADDED and len(groups) > 1 and len(groups) * n_max <= 4 * z.shape[0] + 4096
+        padded = self.padded and len(groups) > 1 and len(groups) * n_max <= 4 * z.shape[0] + 4096
         if padded:
             used = [c for c, _ in groups]
             ch_sorted = channel[perm]
-            slot = torch.full((len(self.flows),), -1, dtype=torch.long, device=z.device)
-            slot[torch.tensor(used, device=z.device)] = torch.arange(len(used), device=z.device)
-            row = slot[ch_sorted]  # group slot of each sorted point
-            starts = torch.cumsum(torch.tensor([0] + [int(sel.numel()) for _, sel in groups[:-1]],
-                                               device=z.device), 0)
-            pos = torch.arange(perm.numel(), device=z.device) - starts[row]
+            row = (torch.cumsum(counts_t > 0, 0) - 1)[ch_sorted]  # slot among the channels with points
+            pos = torch.arange(perm.numel(), device=z.device) - (torch.cumsum(counts_t, 0) - counts_t)[ch_sorted]
         for li in (reversed(range(n_layers)) if inverse else range(n_layers)):
             ref = self.flows[0].layers[li]
             if padded and ref.net is not None:

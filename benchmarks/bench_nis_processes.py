@@ -170,7 +170,7 @@ def run_pypi_madnis(base, calls: int, n_int: int, seed: int, warmup_fraction: fl
     value, error = stratified(w_raw, ch, k)
     strict, partial, _ = unweighting_efficiencies(W)
     return dict(value=value, error=error, calls=count["calls"], wall=time.perf_counter() - t0, t_train=t_train,
-                rate=W.numel() / t_gen, strict=strict, partial=partial, k=k,
+                rate=W.numel() / t_gen, strict=strict, partial=partial, k=k, n_fresh=n_int, train_calls=train_calls,
                 note=f"{train_calls} training calls, {n_fresh} fresh + {n_buffered} buffered steps")
 
 
@@ -253,9 +253,7 @@ def main() -> None:
             if name == "mc-vegas":
                 ext[name] = r["error"] / abs(r["value"]) * math.sqrt(r["calls"] / 1e6)
             else:
-                n_fresh = r.get("n_fresh", n_int)
-                train = r.get("train_calls", r["calls"] - n_int)
-                ext[name] = r["error"] / abs(r["value"]) * math.sqrt(n_fresh / (1e6 - train))
+                ext[name] = r["error"] / abs(r["value"]) * math.sqrt(r["n_fresh"] / (1e6 - r["train_calls"]))
         print("rel. error at 10^6 calls (extrapolated): " + ", ".join(f"{n} {e:.2e}" for n, e in ext.items()))
         for name in [n for n in res if n.startswith("madnis_py")]:
             ours = res[name]

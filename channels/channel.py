@@ -29,7 +29,11 @@ its density has the diagram's peaks:
 * **Angles** (2 numbers per internal node, top-down). A spine node is a 2 → 2 t-channel step
   p_a + p_b → k_i + X_i with p_b = leg 1 and p_a = leg 0 minus the objects already emitted, drawing
   t_i = (p_a − k_i)², the i-th t-channel propagator's virtuality, ∝ 1/(M² − t)^ν (as
-  :class:`~channels.tchannel.TChannel`, with the propagator mass M); every other node decays
+  :class:`~channels.tchannel.TChannel`, with the propagator mass M; when the first emitted object k₁
+  is a massless leg with cuts (``leg_cuts``: pT_min, η_max), t₁ is drawn only on the angles they leave,
+  |cos θ| ≤ 1 − δ in the partonic frame (:meth:`PhaseSpaceChannel._root_t_cut`), ∝ 1/(−t)^ν_cut for a
+  massless propagator — the peak of a t-channel photon or gluon then sits at an end of the drawn range
+  instead of inside a cut-away region the grid must learn; points outside have q = 0); every other node decays
   isotropically in its rest frame (reached by a pure boost), with the polar axis along its
   *sibling*'s momentum in that frame (``decay_axis="sibling"``, default; the root of an
   s-channel tree uses ẑ; ``"fixed"``: ẑ everywhere). Then the soft/collinear region of a
@@ -291,11 +295,24 @@ def _t_frame(pa: Tensor, pb: Tensor, s: Tensor, s1: Tensor, s2: Tensor, m2: floa
     return q, root_s, r, c - t_hi, c - t_lo, b, log_jac, lam_12, ok
 
 
+def _cut_range(y_lo: Tensor, y_hi: Tensor, b: Tensor, delta: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+    """The y = c − t range left by |cos θ| ≤ 1 − δ (``delta``: from cuts on the emitted leg, None: no cut):
+    [y_lo + bδ, y_hi − bδ], and whether it is non-empty and positive (points where it is not get a dummy
+    range [y_lo + 1, y_lo + 2] GeV², valid for every sampler; the caller gives them q = 0)."""
+    if delta is None:
+        return y_lo, y_hi, torch.ones_like(y_lo, dtype=torch.bool)
+    lo, hi = y_lo + b * delta, y_hi - b * delta
+    good = (delta < 1.0) & (hi > lo) & (lo > 0)
+    return torch.where(good, lo, y_lo + 1.0), torch.where(good, hi, y_lo + 2.0), good
+
+
 def _t_split(u: Tensor, pa: Tensor, pb: Tensor, s: Tensor, s1: Tensor, s2: Tensor, m2: float,
-             sampler: InvariantSampler) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """p_a + p_b → k1 + k2 drawing y = c − t, t = (p_a − k1)²; as :class:`channels.tchannel.TChannel`."""
+             sampler: InvariantSampler, delta: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """p_a + p_b → k1 + k2 drawing y = c − t, t = (p_a − k1)²; as :class:`channels.tchannel.TChannel`.
+    ``delta``: y is drawn only where |cos θ| ≤ 1 − δ (see :meth:`PhaseSpaceChannel._root_t_cut`)."""
     q, root_s, r, y_lo, y_hi, b, log_jac, lam_12, ok = _t_frame(pa, pb, s, s1, s2, m2)
-    y, log_qt = sampler.forward(u[:, 0], y_lo, y_hi)
+    c_lo, c_hi, in_cut = _cut_range(y_lo, y_hi, b, delta)
+    y, log_qt = sampler.forward(u[:, 0], c_lo, c_hi)
     # 1 ∓ cosθ = (y − y_lo)/b, (y_hi − y)/b: no cancellation near the forward/backward limits
     bb = b.clamp_min(1e-300)
     w_minus, w_plus = ((y - y_lo) / bb).clamp(0.0, 2.0), ((y_hi - y) / bb).clamp(0.0, 2.0)
@@ -306,11 +323,12 @@ def _t_split(u: Tensor, pa: Tensor, pb: Tensor, s: Tensor, s1: Tensor, s2: Tenso
     phi = 2.0 * math.pi * u[:, 1]
     local = torch.stack([e1, k_abs * sin_theta * phi.cos(), k_abs * sin_theta * phi.sin(), k_abs * cos_theta], -1)
     k1 = boost_from_rest(rotate(local, r), q, root_s)
-    return k1, q - k1, log_qt + log_jac, ok & (b > 0)
+    return k1, q - k1, log_qt + log_jac, ok & (b > 0) & in_cut
 
 
 def _t_split_inverse(k1: Tensor, pa: Tensor, pb: Tensor, s: Tensor, s1: Tensor, s2: Tensor, m2: float,
-                     sampler: InvariantSampler) -> tuple[Tensor, Tensor]:
+                     sampler: InvariantSampler, delta: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """Inverse of :func:`_t_split`: (u [n, 2], log density, whether k1 lies in the drawn y range)."""
     q, root_s, r, y_lo, y_hi, b, log_jac, _, _ = _t_frame(pa, pb, s, s1, s2, m2)
     local = rotate(boost_to_rest(k1, q, root_s), r.transpose(-1, -2))
     _, phi = angles(local)
@@ -320,8 +338,11 @@ def _t_split_inverse(k1: Tensor, pa: Tensor, pb: Tensor, s: Tensor, s1: Tensor, 
     w_minus = torch.where(z > 0, perp2 / (rho * (rho + z)), (rho - z) / rho)   # 1 − cosθ
     w_plus = torch.where(z < 0, perp2 / (rho * (rho - z)), (rho + z) / rho)    # 1 + cosθ
     y = torch.where(w_minus <= w_plus, y_lo + b * w_minus, y_hi - b * w_plus)
-    u0, log_qt = sampler.inverse(torch.minimum(torch.maximum(y, y_lo), y_hi), y_lo, y_hi)
-    return torch.stack([u0, phi / (2.0 * math.pi)], dim=-1), log_qt + log_jac
+    c_lo, c_hi, in_cut = _cut_range(y_lo, y_hi, b, delta)
+    tol = 1e-9 * (c_hi.abs() + b)
+    inside = in_cut & (y >= c_lo - tol) & (y <= c_hi + tol)
+    u0, log_qt = sampler.inverse(torch.minimum(torch.maximum(y, c_lo), c_hi), c_lo, c_hi)
+    return torch.stack([u0, phi / (2.0 * math.pi)], dim=-1), log_qt + log_jac, inside
 
 
 def _pair_products(p: Tensor, masses: Sequence[float]) -> Tensor:
@@ -353,8 +374,9 @@ class PhaseSpaceChannel(Mapping):
     p[:,1] = x2 √S/2 (1,0,0,−1); fixed energy: x1 = x2 = 1. ``log_q``: log density w.r.t.
     dx1 dx2 dΦ_n (hadronic) or dΦ_n (fixed energy), dΦ_n with its (2π) factors (GeV units);
     −inf for points that cannot be mapped. ``inverse(p) -> (u, log_q)`` with the same log_q; for
-    points outside the channel's support (ŝ < τ_min S, or a tree invariant below its
-    ``invariant_min`` bound) log_q = −inf (q = 0) and u is clamped into the cube.
+    points outside the channel's support (ŝ < τ_min S, a tree invariant below its
+    ``invariant_min`` bound, or a first t-channel angle removed by ``leg_cuts``) log_q = −inf (q = 0)
+    and u is clamped into the cube.
 
     Attributes: ``dims_in`` (3 n_out − 4, + 2 hadronic), ``topology`` (representative diagram),
     ``diagrams`` (engine diagram indices this channel enhances), ``multiplicity`` (orbit size of
@@ -367,7 +389,7 @@ class PhaseSpaceChannel(Mapping):
                  diagrams: Sequence[int] | None = None, multiplicity: int = 1,
                  topologies: Sequence | None = None, process_topologies: Sequence | None = None,
                  nu_cut: float | None = 1.0, nu_free: float = 0.0, order: str = "bottom-up",
-                 decay_axis: str = "sibling"):
+                 decay_axis: str = "sibling", leg_cuts: Callable[[int], tuple[float, float]] | None = None):
         if topology.n_in != 2:
             raise PhaseSpaceError("phase-space channels need 2 incoming particles (decays are not supported)")
         if decay_axis not in ("fixed", "sibling"):
@@ -396,6 +418,17 @@ class PhaseSpaceChannel(Mapping):
         self.tree = _Tree(topology, nu, invariant_min, nu_cut, nu_free, order)
         self._t_sampler = PowerLaw(nu)
         root = self.tree.nodes[self.tree.root]
+        # cuts on the first emitted object of a t-spine (a massless final-state leg): (pT_min, η_max)
+        self._root_cut: tuple[float, float] | None = None
+        self._t_sampler_cut = self._t_sampler
+        if leg_cuts is not None and self.tree.spine:
+            k1 = self.tree.nodes[root.children[0]]
+            if k1.kind == "leaf" and k1.mass == 0.0:
+                pt_min, eta_max = (float(v) for v in leg_cuts(next(iter(k1.legs))))
+                if pt_min > 0.0 or math.isfinite(eta_max):
+                    self._root_cut = (pt_min, eta_max)
+                    if root.t_mass == 0.0 and nu_cut is not None:  # y = −t ≥ bδ > 0: as a cut-bounded s-channel line
+                        self._t_sampler_cut = PowerLaw(nu_cut)
         self.root_min = root.imin
         self.dims_in = 3 * n_out - 4 + (2 if self.hadronic else 0)
         self._n_lumi = 2 if self.hadronic else 0
@@ -457,6 +490,26 @@ class PhaseSpaceChannel(Mapping):
         a, b = node.children
         return torch.clamp_min(torch.as_tensor(self._current_mass(a, m)) + self._current_mass(b, m), node.imin)
 
+    def _root_t_cut(self, x: Tensor, s: Tensor, s2: Tensor) -> Tensor | None:
+        """δ with |cos θ| ≤ 1 − δ for the first emitted object k₁ (massless) of the t-spine, in the partonic
+        rest frame (θ from the beam), implied by its cuts: pT = E₁ sin θ ≥ pT_min with E₁ = (ŝ − s₂)/(2√ŝ), and
+        |η_lab| ≤ η_max ⇒ |η| = |artanh cos θ| ≤ η_max + |y_boost| (the frame moves with rapidity
+        y_boost = ½ ln(x₁/x₂) along z; both cuts are symmetric under the mirror map).  δ ≥ 1: nothing passes."""
+        if self._root_cut is None:
+            return None
+        pt_min, eta_max = self._root_cut
+        delta = torch.zeros_like(s)
+        if pt_min > 0.0:
+            e1 = (s - s2) / (2.0 * s.clamp_min(1e-300).sqrt())
+            a = pt_min / e1.clamp_min(1e-300)
+            a2 = (a * a).clamp_max(1.0)
+            d_pt = torch.where(a < 1.0, a2 / (1.0 + (1.0 - a2).sqrt()), torch.ones_like(a))  # 1 − √(1 − a²)
+            delta = torch.maximum(delta, d_pt)
+        if math.isfinite(eta_max):
+            y_boost = 0.5 * torch.log(x[:, 0] / x[:, 1]).abs() if self.hadronic else torch.zeros_like(s)
+            delta = torch.maximum(delta, 2.0 / (torch.exp(2.0 * (eta_max + y_boost)) + 1.0))  # 1 − tanh
+        return delta
+
     # -- forward ---------------------------------------------------------------------------------
     def forward(self, u: Tensor) -> tuple[Tensor, Tensor]:
         if u.dim() != 2 or u.shape[1] != self.dims_in:
@@ -494,7 +547,11 @@ class PhaseSpaceChannel(Mapping):
             uu = u[:, col:col + 2]
             col += 2
             if node.kind == "spine" or (i == tree.root and tree.spine):
-                k1, k2, lq, good = _t_split(uu, pa[i], p2, s[i], s[a], s[b], node.t_mass**2, self._t_sampler)
+                if i == tree.root and self._root_cut is not None:
+                    k1, k2, lq, good = _t_split(uu, pa[i], p2, s[i], s[a], s[b], node.t_mass**2, self._t_sampler_cut,
+                                                self._root_t_cut(x, s[i], s[b]))
+                else:
+                    k1, k2, lq, good = _t_split(uu, pa[i], p2, s[i], s[a], s[b], node.t_mass**2, self._t_sampler)
                 pa[b] = pa[i] - k1
             else:
                 k1, k2, lq, good = _decay(uu, mom[i], s[i], s[a], s[b], self._decay_ref(i, mom))
@@ -564,7 +621,13 @@ class PhaseSpaceChannel(Mapping):
             node = nodes[i]
             a, b = node.children
             if node.kind == "spine" or (i == tree.root and tree.spine):
-                uu, lq = _t_split_inverse(mom[a], pa[i], p2, s[i], s[a], s[b], node.t_mass**2, self._t_sampler)
+                if i == tree.root and self._root_cut is not None:
+                    uu, lq, in_cut = _t_split_inverse(mom[a], pa[i], p2, s[i], s[a], s[b], node.t_mass**2,
+                                                      self._t_sampler_cut, self._root_t_cut(x, s[i], s[b]))
+                    inside = inside & in_cut
+                else:
+                    uu, lq, _ = _t_split_inverse(mom[a], pa[i], p2, s[i], s[a], s[b], node.t_mass**2,
+                                                 self._t_sampler)
                 pa[b] = pa[i] - mom[a]
             else:
                 uu, lq = _decay_inverse(mom[a], mom[i], s[i], s[a], s[b], self._decay_ref(i, mom))
@@ -623,7 +686,8 @@ def build_channels(topologies: Sequence, sqrt_s: float, hadronic: bool, tau_min:
                    invariant_min: Callable[[frozenset[int]], float] | None = None,
                    fold_symmetric: bool = True, max_channels: int = 1000, nu: float = 0.8,
                    nu_cut: float | None = 1.0, nu_free: float = 0.0,
-                   order: str = "bottom-up", decay_axis: str = "sibling") -> list[PhaseSpaceChannel]:
+                   order: str = "bottom-up", decay_axis: str = "sibling",
+                   leg_cuts: Callable[[int], tuple[float, float]] | None = None) -> list[PhaseSpaceChannel]:
     """One :class:`PhaseSpaceChannel` per distinct propagator structure of ``topologies``.
 
     ``topologies``: all diagrams of one process (``me.topologies``). Diagrams with the same
@@ -637,7 +701,8 @@ def build_channels(topologies: Sequence, sqrt_s: float, hadronic: bool, tau_min:
     incoming legs are 0 and 1) from cuts; ``nu``: power of massless propagators; ``nu_cut``: their
     power when a positive lower bound exists (None: ``nu``); ``nu_free``: power for invariants
     without a propagator (0 = uniform); ``order``: invariant order; ``decay_axis``: polar axis of the
-    decays (see the module docstring).
+    decays (see the module docstring); ``leg_cuts(leg)``: (pT_min GeV, η_max) of a final-state leg from
+    cuts, which bound the first t-channel step's angle (see the module docstring).
     Raises :class:`PhaseSpaceError` if more than ``max_channels`` channels remain.
     """
     topologies = tuple(topologies)
@@ -669,7 +734,7 @@ def build_channels(topologies: Sequence, sqrt_s: float, hadronic: bool, tau_min:
         ch = PhaseSpaceChannel(members[0], sqrt_s, hadronic, tau_min, invariant_min, nu,
                                diagrams=[t.diagram for t in members], multiplicity=mult[k],
                                topologies=members, process_topologies=topologies, nu_cut=nu_cut,
-                               nu_free=nu_free, order=order, decay_axis=decay_axis)
+                               nu_free=nu_free, order=order, decay_axis=decay_axis, leg_cuts=leg_cuts)
         channels.append(ch)
     return channels
 

@@ -215,6 +215,11 @@ class Cuts:
         c = object_class(self.final_pdgs[i])
         return self.values.get(f"pt{c}", 0.0) if c in CLASSES else 0.0
 
+    def eta_max(self, i: int) -> float:
+        """The upper |η| cut on final-state particle ``i`` (inf if none applies)."""
+        c = object_class(self.final_pdgs[i])
+        return self.values.get(f"eta{c}", math.inf) if c in CLASSES else math.inf
+
     def pair_mass_min(self, i: int, k: int) -> float:
         """The invariant-mass cut ``mm{c}{c}`` (GeV) on the pair (i, k) (0 if none applies; leptons: SFOS pairs only)."""
         c = object_class(self.final_pdgs[i])

@@ -118,6 +118,16 @@ def invariant_bounds(cuts: Cuts, masses_out: Sequence[float], n_in: int = 2) -> 
     return bound
 
 
+def leg_cuts(cuts: Cuts, n_in: int = 2) -> Callable[[int], tuple[float, float]]:
+    """(pT_min GeV, max |η|) of final-state leg ``leg`` (topology numbering, incoming first) from ``cuts``;
+    (0, inf) where none applies.  The channels use them to bound the first t-channel angle."""
+    def one(leg: int) -> tuple[float, float]:
+        i = leg - n_in
+        return cuts.pt_min(i), cuts.eta_max(i)
+
+    return one
+
+
 @dataclass
 class ChannelSlot:
     """One channel of the integrand: its block (group ``term``, orientation ``mirror``) and mapping."""
@@ -180,7 +190,8 @@ class MultiChannelIntegrand:
                 self.prior = "propagator"
             try:
                 chans = build(list(topologies), base.sqrt_s, base.hadronic, tau_min=tau_min,
-                              invariant_min=invariant_bounds(cuts, masses_out), fold_symmetric=fold_symmetric,
+                              invariant_min=invariant_bounds(cuts, masses_out), leg_cuts=leg_cuts(cuts),
+                              fold_symmetric=fold_symmetric,
                               max_channels=max(left, 1))
             except PhaseSpaceError as exc:
                 raise InputError(f"{term.group.name}: {exc}") from None

@@ -38,8 +38,11 @@ the variance by only ~10 %, and it biased the estimate (−6 % with an unbounded
 the gradient that lowers α_c where channel c's weights vary moves that weight to channels c′ at
 points their own mappings almost never sample, so the loss never sees the resulting huge, rare
 weights of c′ — and neither does the error estimate.  On g g > t t~ g at 10⁶ calls (seed 1, current defaults) it
-lowered the fresh relative variance per point 0.268 → 0.215 (rel. error 6.2e-4 → 5.5e-4): a gain, but one seed
-and not enough to outweigh the toy bias.  When enabled, the correction is bounded
+lowered the fresh relative variance per point 0.268 → 0.215 (rel. error 6.2e-4 → 5.5e-4), and with
+``cw_max_correction=10, cw_lr_factor=1`` to 0.158 (4.75e-4); the latter also on e+ e- > e+ ve mu- vm~ (rel. error
+8.8e-4 → 7.1e-4) and u g > e+ ve d g (3.5e-3 → 2.2e-3), all σ within 1σ of multi-channel VEGAS (benchmarks/
+RESULTS.md).  One seed each, and the toy bias above is not understood: still off by default.  When enabled, the
+correction is bounded
 (``cw_max_correction``) and trained at ``cw_lr_factor`` times the flow learning rate.
 
 Defensive mixture: a share ``flow_mixture`` = m of the points bypasses the flow (u = r), so

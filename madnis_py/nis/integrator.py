@@ -116,6 +116,11 @@ with ⌊n_c/M_c⌋ points (the rest to random cubes), Î_c = Σ_h mean_h / M_c, 
 W = N/(M_c n_h) w.  The flow is a bijection with uniform base density, so this is unbiased; it
 matters in few dimensions (2-d toy, 16k points: error 6× smaller without flows).
 
+Known problem (open): the error of a fresh integration can be badly underestimated when the trained sampler
+has a rare-weight tail that the sample misses — the two-peak toy of the tests with 4·10⁵ + 4·10⁵ calls gave
+pulls of −6 to −7σ for two of three seeds (0.2 % low; benchmarks/RESULTS.md, "Where we lose").  The estimate is
+unbiased in expectation (q ≥ ``flow_mixture`` × the VEGAS density), but cross-check new integrands.
+
 Calls: ``total_calls`` counts every integrand evaluation (warm-up, training, integration,
 sampling); results record ``n_calls`` (that integration) and ``training_calls``.
 """

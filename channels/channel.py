@@ -328,7 +328,8 @@ def _t_split(u: Tensor, pa: Tensor, pb: Tensor, s: Tensor, s1: Tensor, s2: Tenso
 
 def _t_split_inverse(k1: Tensor, pa: Tensor, pb: Tensor, s: Tensor, s1: Tensor, s2: Tensor, m2: float,
                      sampler: InvariantSampler, delta: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
-    """Inverse of :func:`_t_split`: (u [n, 2], log density, whether k1 lies in the drawn y range)."""
+    """Inverse of :func:`_t_split`: (u [n, 2], log density, whether k1 lies in the drawn y range; always
+    True without ``delta``)."""
     q, root_s, r, y_lo, y_hi, b, log_jac, _, _ = _t_frame(pa, pb, s, s1, s2, m2)
     local = rotate(boost_to_rest(k1, q, root_s), r.transpose(-1, -2))
     _, phi = angles(local)
@@ -339,8 +340,11 @@ def _t_split_inverse(k1: Tensor, pa: Tensor, pb: Tensor, s: Tensor, s1: Tensor, 
     w_plus = torch.where(z < 0, perp2 / (rho * (rho - z)), (rho + z) / rho)    # 1 + cosθ
     y = torch.where(w_minus <= w_plus, y_lo + b * w_minus, y_hi - b * w_plus)
     c_lo, c_hi, in_cut = _cut_range(y_lo, y_hi, b, delta)
-    tol = 1e-9 * (c_hi.abs() + b)
-    inside = in_cut & (y >= c_lo - tol) & (y <= c_hi + tol)
+    if delta is None:
+        inside = in_cut
+    else:
+        tol = 1e-9 * (c_hi.abs() + b)
+        inside = in_cut & (y >= c_lo - tol) & (y <= c_hi + tol)
     u0, log_qt = sampler.inverse(torch.minimum(torch.maximum(y, c_lo), c_hi), c_lo, c_hi)
     return torch.stack([u0, phi / (2.0 * math.pi)], dim=-1), log_qt + log_jac, inside
 
@@ -510,6 +514,13 @@ class PhaseSpaceChannel(Mapping):
             delta = torch.maximum(delta, 2.0 / (torch.exp(2.0 * (eta_max + y_boost)) + 1.0))  # 1 − tanh
         return delta
 
+    def _t_step(self, i: int, x: Tensor, s: Tensor, s2: Tensor) -> tuple[InvariantSampler, Tensor | None]:
+        """Sampler and cut bound δ (None: none) of the t-channel step at node ``i``: the cut-bounded ones at the
+        root (first step), the plain power law elsewhere."""
+        if i == self.tree.root and self._root_cut is not None:
+            return self._t_sampler_cut, self._root_t_cut(x, s, s2)
+        return self._t_sampler, None
+
     # -- forward ---------------------------------------------------------------------------------
     def forward(self, u: Tensor) -> tuple[Tensor, Tensor]:
         if u.dim() != 2 or u.shape[1] != self.dims_in:
@@ -547,11 +558,8 @@ class PhaseSpaceChannel(Mapping):
             uu = u[:, col:col + 2]
             col += 2
             if node.kind == "spine" or (i == tree.root and tree.spine):
-                if i == tree.root and self._root_cut is not None:
-                    k1, k2, lq, good = _t_split(uu, pa[i], p2, s[i], s[a], s[b], node.t_mass**2, self._t_sampler_cut,
-                                                self._root_t_cut(x, s[i], s[b]))
-                else:
-                    k1, k2, lq, good = _t_split(uu, pa[i], p2, s[i], s[a], s[b], node.t_mass**2, self._t_sampler)
+                sampler, delta = self._t_step(i, x, s[i], s[b])
+                k1, k2, lq, good = _t_split(uu, pa[i], p2, s[i], s[a], s[b], node.t_mass**2, sampler, delta)
                 pa[b] = pa[i] - k1
             else:
                 k1, k2, lq, good = _decay(uu, mom[i], s[i], s[a], s[b], self._decay_ref(i, mom))
@@ -621,13 +629,9 @@ class PhaseSpaceChannel(Mapping):
             node = nodes[i]
             a, b = node.children
             if node.kind == "spine" or (i == tree.root and tree.spine):
-                if i == tree.root and self._root_cut is not None:
-                    uu, lq, in_cut = _t_split_inverse(mom[a], pa[i], p2, s[i], s[a], s[b], node.t_mass**2,
-                                                      self._t_sampler_cut, self._root_t_cut(x, s[i], s[b]))
-                    inside = inside & in_cut
-                else:
-                    uu, lq, _ = _t_split_inverse(mom[a], pa[i], p2, s[i], s[a], s[b], node.t_mass**2,
-                                                 self._t_sampler)
+                sampler, delta = self._t_step(i, x, s[i], s[b])
+                uu, lq, in_cut = _t_split_inverse(mom[a], pa[i], p2, s[i], s[a], s[b], node.t_mass**2, sampler, delta)
+                inside = inside & in_cut
                 pa[b] = pa[i] - mom[a]
             else:
                 uu, lq = _decay_inverse(mom[a], mom[i], s[i], s[a], s[b], self._decay_ref(i, mom))

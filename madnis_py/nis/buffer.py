@@ -3,7 +3,8 @@
 Each stored sample keeps what the losses need to re-evaluate it under the *current* model
 without calling the integrand again: the flow-space point ``u`` (the VEGAS pre-image), its
 channel, the integrand in u-space ``g = f / q_vegas``, the log-density ``log_q_sample`` it was
-drawn with (importance correction), and the prior channel weights / features of the point.
+drawn with (importance correction), the VEGAS log-density ``log_qv`` of its x (for the density of the
+grid-bypassing defensive share), and the prior channel weights / features of the point.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from torch import Tensor
 class SampleBuffer:
     """Fixed-capacity FIFO buffer of tensors sharing the leading (sample) dimension."""
 
-    FIELDS = ("u", "channel", "g", "log_q_sample", "prior", "features")
+    FIELDS = ("u", "channel", "g", "log_q_sample", "log_qv", "prior", "features")
 
     def __init__(self, capacity: int):
         self.capacity = int(capacity)

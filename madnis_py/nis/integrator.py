@@ -41,9 +41,10 @@ weights of c′ — and neither does the error estimate.  On g g > t t~ g at 10�
 lowered the fresh relative variance per point 0.268 → 0.215 (rel. error 6.2e-4 → 5.5e-4), and with
 ``cw_max_correction=10, cw_lr_factor=1`` to 0.158 (4.75e-4); the latter also on e+ e- > e+ ve mu- vm~ (rel. error
 8.8e-4 → 7.1e-4) and u g > e+ ve d g (3.5e-3 → 2.2e-3), all σ within 1σ of multi-channel VEGAS (benchmarks/
-RESULTS.md).  One seed each, and the toy bias above is not understood: still off by default.  When enabled, the
-correction is bounded
-(``cw_max_correction``) and trained at ``cw_lr_factor`` times the flow learning rate.
+RESULTS.md; those runs predate ``grid_mixture``).  The toy failure persists with the grid-bypassing share below
+(10⁵ + 8 × 10⁵ calls, seeds 1, 2: −1.3 %, −1.4 %, errors ≈ 4 % per run, spread 2.5× the reported error; with
+``cw_max_correction=10, cw_lr_factor=1``: −72 %, −20 %), so it stays off.  When enabled, the correction is
+bounded (``cw_max_correction``) and trained at ``cw_lr_factor`` times the flow learning rate.
 
 Defensive mixture: a share ``flow_mixture`` = m of the points bypasses the flow (u = r), so
 the sampling density in u-space is q = (1 − m) q_flow + m ≥ m: weights can never exceed 1/m times

@@ -241,10 +241,13 @@ def test_multichannel_toy_error_is_honest() -> None:
 
 
 def test_training_mixture_differs_from_the_integration_mixture() -> None:
-    """train_mixture: the training draws bypass the flow more often than the integration does; the loss's
-    importance ratio uses the density the samples came from, so training stays consistent and σ unbiased."""
-    integ = Integrator(peaks_multichannel, dims=2, channels=2, seed=3, train_mixture=0.3, progress=False)
+    """train_mixture / train_grid_mixture: the training draws bypass the flow (and the grid) more often than the
+    integration does; the loss's importance ratio uses the density the samples came from, so training stays
+    consistent and σ unbiased."""
+    integ = Integrator(peaks_multichannel, dims=2, channels=2, seed=3, train_mixture=0.3, train_grid_mixture=0.2,
+                       progress=False)
     assert integ.config["flow_mixture"] == 0.05 and integ.config["train_mixture"] == 0.3
+    assert integ.config["grid_mixture"] == 0.02 and integ.config["train_grid_mixture"] == 0.2
     hist = integ.train(calls=20_000)
     assert hist.best_rel_variance < hist.vegas_rel_variance  # the flows still learn
     res = integ.integrate(calls=40_000)
@@ -325,6 +328,8 @@ def test_save_load_multichannel_with_channel_weight_network(tmp_path) -> None:
     (dict(dims=2, loss="mse"), "loss must be one of"),
     (dict(dims=2, warmup_fraction=0.0), "warmup_fraction must be in (0, 1]"),
     (dict(dims=2, train_mixture=1.0), "train_mixture must be in [0, 1)"),
+    (dict(dims=2, grid_mixture=-0.1), "grid_mixture must be in [0, 1)"),
+    (dict(dims=2, train_mixture=0.6, train_grid_mixture=0.5), "train_grid_mixture must be in [0, 1)"),
 ])
 def test_bad_constructor_input(kwargs, message) -> None:
     with pytest.raises(InputError) as exc:

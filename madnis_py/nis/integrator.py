@@ -255,12 +255,12 @@ class Integrator:
         flow_layers: int = 2,
         flow_blocks: int = 1,
         spline: str = "own",
-        learn_channel_weights: bool = False,
+        learn_channel_weights: bool | None = None,
         shared_coordinates: bool = False,
         cw_hidden: int = 32,
         cw_layers: int = 2,
-        cw_lr_factor: float = 0.1,
-        cw_max_correction: float = 2.0,
+        cw_lr_factor: float = 1.0,
+        cw_max_correction: float = 10.0,
         loss: str = "auto",
         batch_size: int | None = None,
         buffered_steps: int = 10,
@@ -275,6 +275,7 @@ class Integrator:
         flow_mixture: float | None = None,
         train_mixture: float | None = None,
         grid_mixture: float | None = None,
+        train_grid_mixture: float | None = None,
         stratify: bool = True,
         drop_threshold: float = 0.0,
         progress: bool | None = None,
@@ -312,6 +313,11 @@ class Integrator:
         if not 0.0 <= grid_mixture < 1.0 or flow_mixture + grid_mixture >= 1.0 or train_mixture + grid_mixture >= 1.0:
             raise InputError(f"grid_mixture must be in [0, 1) with flow_mixture + grid_mixture < 1 and "
                              f"train_mixture + grid_mixture < 1, got {grid_mixture}")
+        if train_grid_mixture is None:
+            train_grid_mixture = 0.2 if warmup == "multichannel" and grid_mixture > 0 else grid_mixture
+        if not 0.0 <= train_grid_mixture < 1.0 or train_mixture + train_grid_mixture >= 1.0:
+            raise InputError(f"train_grid_mixture must be in [0, 1) with train_mixture + train_grid_mixture < 1, "
+                             f"got {train_grid_mixture}")
         if not 0.0 <= uniform_channel_ratio <= 1.0:
             raise InputError(f"uniform_channel_ratio must be in [0, 1], got {uniform_channel_ratio}")
         self.config = dict(
@@ -321,7 +327,8 @@ class Integrator:
             warmup_fraction=float(warmup_fraction), warmup=warmup, flow_bins=_check_int("flow_bins", flow_bins, 1),
             flow_hidden=_check_int("flow_hidden", flow_hidden, 1), flow_layers=_check_int("flow_layers", flow_layers, 0),
             flow_blocks=_check_int("flow_blocks", flow_blocks, 1), spline=spline,
-            learn_channel_weights=learn_channel_weights, shared_coordinates=shared_coordinates,
+            learn_channel_weights=None if learn_channel_weights is None else bool(learn_channel_weights),
+            shared_coordinates=shared_coordinates,
             cw_hidden=cw_hidden, cw_layers=cw_layers, cw_lr_factor=float(cw_lr_factor),
             cw_max_correction=float(cw_max_correction), loss=loss,
             batch_size=None if batch_size is None else _check_int("batch_size", batch_size, 2),
@@ -331,6 +338,7 @@ class Integrator:
             epochs=_check_int("epochs", epochs, 1), patience=_check_int("patience", patience, 1),
             uniform_channel_ratio=float(uniform_channel_ratio), drop_threshold=float(drop_threshold),
             flow_mixture=float(flow_mixture), train_mixture=float(train_mixture), grid_mixture=float(grid_mixture),
+            train_grid_mixture=float(train_grid_mixture),
             stratify=bool(stratify),
         )
         self.device = torch.device(device)
@@ -395,11 +403,11 @@ class Integrator:
         alpha = self.cw(prior, feats if self.cw.net is not None else None, self.active, n=channel.shape[0])
         return alpha.gather(1, channel[:, None])[:, 0]
 
-    def _mix(self, log_q_flow: Tensor, log_qv: Tensor, mix: float | None = None) -> Tensor:
+    def _mix(self, log_q_flow: Tensor, log_qv: Tensor, mix: float | None = None, gmix: float | None = None) -> Tensor:
         """log of the sampling density in the flow's u-space: (1 − m − m_g) q_flow(u) + m + m_g / q_vegas(x(u))
-        (m = ``flow_mixture`` unless given, m_g = ``grid_mixture``; x uniform has u-density 1 / q_vegas)."""
+        (m = ``flow_mixture``, m_g = ``grid_mixture`` unless given; x uniform has u-density 1 / q_vegas)."""
         mix = self.config["flow_mixture"] if mix is None else mix
-        gmix = self.config["grid_mixture"]
+        gmix = self.config["grid_mixture"] if gmix is None else gmix
         if mix <= 0 and gmix <= 0:
             return log_q_flow
         terms = [log_q_flow + math.log1p(-mix - gmix)]
@@ -409,16 +417,18 @@ class Integrator:
             terms.append(math.log(gmix) - log_qv)
         return torch.logsumexp(torch.stack(terms), dim=0)
 
-    def _draw(self, channel: Tensor, use_flow: bool, r: Tensor | None = None, mix: float | None = None) -> dict:
+    def _draw(self, channel: Tensor, use_flow: bool, r: Tensor | None = None, mix: float | None = None,
+              gmix: float | None = None) -> dict:
         """Sample points of the given channels (from the uniform ``r``, fresh if None), evaluate the integrand;
         returns everything the losses need.  With the flows, a share ``mix`` of the points takes u = r (VEGAS
-        map alone) and a share ``grid_mixture`` takes x = r (the channel's analytic mapping alone)."""
+        map alone) and a share ``gmix`` (default ``grid_mixture``) takes x = r (the channel's analytic mapping
+        alone)."""
         r = self._rand(channel.shape[0]) if r is None else r
         with torch.no_grad():
             if use_flow:
                 u, log_qf = self.flows(r, channel)
                 mix = self.config["flow_mixture"] if mix is None else mix
-                gmix = self.config["grid_mixture"]
+                gmix = self.config["grid_mixture"] if gmix is None else gmix
                 if mix > 0 or gmix > 0:  # defensive shares: these points bypass the flow (and the grid)
                     v = torch.rand(r.shape[0], generator=self.gen, dtype=torch.float64, device=self.device)
                     pick_u, pick_x = v < mix, (v >= mix) & (v < mix + gmix)
@@ -432,8 +442,9 @@ class Integrator:
             else:
                 u, log_qf = r, torch.zeros(r.shape[0], dtype=torch.float64, device=self.device)
             x, log_qv = self.vegas.forward(u, channel)
+            log_qflow = log_qf
             if use_flow:
-                log_qf = self._mix(log_qf, log_qv, mix)
+                log_qf = self._mix(log_qf, log_qv, mix, gmix)
         ev = self.integrand(x, channel if self.multi else None)
         feats = self._features(ev, x)
         self._ensure_cw(feats)
@@ -442,7 +453,7 @@ class Integrator:
             a = self._alpha(ev.prior, feats, channel)
         w = a * g * torch.exp(-log_qf)
         return dict(u=u, x=x, channel=channel, g=g, log_qf=log_qf, log_qv=log_qv, prior=ev.prior, features=feats,
-                    weight=ev.weight, alpha=a, w=w)
+                    weight=ev.weight, alpha=a, w=w, log_qflow=log_qflow)
 
     def _counts(self, n: int, mode: str, uniform_ratio: float) -> Tensor:
         """Samples per channel: ∝ σ_c ('variance') or |Î_c| ('mean'), plus a uniform share over active channels."""
@@ -489,9 +500,16 @@ class Integrator:
         var = m2 / (n - 1.0).clamp_min(1.0)
         return mean, var, n
 
-    def _update_stats(self, w: Tensor, channel: Tensor) -> float:
-        """Store per-channel mean/variance of fresh weights; return the stratified relative variance."""
+    def _update_stats(self, w: Tensor, channel: Tensor, w_int: Tensor | None = None) -> float:
+        """Store per-channel mean/variance of fresh weights; return the stratified relative variance.
+
+        ``w`` are weights under the density the points were drawn from; ``w_int`` (if given) the same points'
+        weights under the integration density q_int.  The variance is then the one of the integration,
+        estimated by importance: E_int[w_int²] = E_draw[w_int² q_int / q_draw] = E_draw[w_int w]."""
         mean, var, n = self._chan_stats(w, channel, self.k)
+        if w_int is not None:
+            m2 = torch.zeros_like(n).index_add(0, channel, w_int * w) / n.clamp_min(1.0)
+            var = ((m2 - mean ** 2) * n / (n - 1.0).clamp_min(1.0)).clamp_min(0.0)
         seen = n > 1
         self.chan_mean = torch.where(seen, mean, self.chan_mean)
         self.chan_var = torch.where(seen, var, self.chan_var)
@@ -531,6 +549,8 @@ class Integrator:
             cfg["learning_rate"] = 1e-3 if large else 1e-2
         if cfg["batch_size"] is None:
             cfg["batch_size"] = 1024 if large else 512
+        if cfg["learn_channel_weights"] is None:
+            cfg["learn_channel_weights"] = large and cfg["train_grid_mixture"] > 0
         if self.buffer.capacity == 0 and self.buffer.size == 0:
             cap = cfg["buffer_capacity"] if cfg["buffer_capacity"] is not None else 32 * cfg["batch_size"]
             self.buffer = SampleBuffer(cap)
@@ -710,6 +730,8 @@ class Integrator:
         bad_epochs = 0
         lr_scale = 1.0  # × LR_BACKOFF after every epoch that did not improve (and the best state is restored)
         ep_w: list[Tensor] = []
+        ep_wi: list[Tensor] = []  # the same points' weights under the integration density
+        other_density = (cfg["train_mixture"], cfg["train_grid_mixture"]) != (cfg["flow_mixture"], cfg["grid_mixture"])
         ep_c: list[Tensor] = []
         step = 0
 
@@ -718,8 +740,10 @@ class Integrator:
 
         for i in range(n_fresh):
             ch, _ = self._channels(bs, "variance", cfg["uniform_channel_ratio"])
-            s = self._draw(ch, use_flow=True, mix=cfg["train_mixture"])
+            s = self._draw(ch, use_flow=True, mix=cfg["train_mixture"], gmix=cfg["train_grid_mixture"])
             ep_w.append(s["w"])
+            if other_density:
+                ep_wi.append(s["alpha"] * s["g"] * torch.exp(-self._mix(s["log_qflow"], s["log_qv"])))
             ep_c.append(ch)
             fresh = dict(u=s["u"], channel=ch, g=s["g"], log_q_sample=s["log_qf"], log_qv=s["log_qv"],
                          prior=s["prior"], features=s["features"])
@@ -735,8 +759,9 @@ class Integrator:
             if (i + 1) % per_epoch == 0 or i == n_fresh - 1:
                 if i == n_fresh - 1 and (i + 1) % per_epoch and len(ep_w) < per_epoch / 2:
                     break  # a short last epoch is too noisy to validate on
-                rel_var = self._update_stats(torch.cat(ep_w), torch.cat(ep_c))
-                ep_w, ep_c = [], []
+                rel_var = self._update_stats(torch.cat(ep_w), torch.cat(ep_c),
+                                             torch.cat(ep_wi) if other_density else None)
+                ep_w, ep_wi, ep_c = [], [], []
                 hist.epochs.append((self.total_calls, rel_var, lr))
                 if rel_var < best_var:
                     best_var, best_state, bad_epochs = rel_var, self._state(), 0

@@ -31,20 +31,29 @@ network is used only when the integrand returns features, or a prior (then the f
 to log α^prior), or when ``shared_coordinates=True`` declares that x is the same point in every
 channel (then the features default to x).  Otherwise α is the prior, or 1/k.
 
-The network is *off by default* (``learn_channel_weights=False``: α = normalised prior).  Measured
-on the two-peak toy of ``tests/test_nis_integrator.py``: trained jointly with the flows it lowered
-the variance by only ~10 %, and it biased the estimate (−6 % with an unbounded correction, −0.3 %
-= 9σ at 4·10⁵ calls even with |NN| ≤ 0.5).  The reason is a blind spot of every sample-based loss:
-the gradient that lowers α_c where channel c's weights vary moves that weight to channels c′ at
-points their own mappings almost never sample, so the loss never sees the resulting huge, rare
-weights of c′ — and neither does the error estimate.  On g g > t t~ g at 10⁶ calls (seed 1, current defaults) it
-lowered the fresh relative variance per point 0.268 → 0.215 (rel. error 6.2e-4 → 5.5e-4), and with
-``cw_max_correction=10, cw_lr_factor=1`` to 0.158 (4.75e-4); the latter also on e+ e- > e+ ve mu- vm~ (rel. error
-8.8e-4 → 7.1e-4) and u g > e+ ve d g (3.5e-3 → 2.2e-3), all σ within 1σ of multi-channel VEGAS (benchmarks/
-RESULTS.md; those runs predate ``grid_mixture``).  The toy failure persists with the grid-bypassing share below
-(10⁵ + 8 × 10⁵ calls, seeds 1, 2: −1.3 %, −1.4 %, errors ≈ 4 % per run, spread 2.5× the reported error; with
-``cw_max_correction=10, cw_lr_factor=1``: −72 %, −20 %), so it stays off.  When enabled, the correction is
-bounded (``cw_max_correction``) and trained at ``cw_lr_factor`` times the flow learning rate.
+The network is *on by default after a multi-channel warm start with ≥ 10⁵ calls left for the flows*
+(``learn_channel_weights=None``; smaller budgets and one channel: α = normalised prior), with the output
+bound ``cw_max_correction`` = 10 and the flows' learning rate (``cw_lr_factor`` = 1).  Every sample-based loss
+has a blind spot here: the gradient that lowers α_c where channel c's weights vary moves that weight to
+channels c′ at points their own mappings almost never sample, so the loss never sees the resulting huge,
+rare weights of c′.  Three things make it usable (two-peak toy of ``tests/test_nis_integrator.py``):
+
+* the training draws take 20 % of their points from the analytic channel alone (``train_grid_mixture``),
+  so the loss sees each channel where its grid and flow do not go (without: −1.3 % / −1.4 % biased results,
+  seeds 1, 2 at 10⁵ calls; with the wide bound −72 % / −20 %);
+* the validation variance is that of the integration density, estimated by importance from the training
+  draws (the selected state follows what the integration will see);
+* a penalty on weights raised beyond K = ``cw_free_ratio`` (3) × the prior, ``cw_prior_penalty`` (1) ×
+  ∫|f| Σ_c α_c^prior relu(α_c/α_c^prior − K)² / ∫|f| (``_prior_penalty``), estimated from each channel's own
+  points, which sees the cost of raising α_c where channel c hardly samples: at 2·10⁵ training calls (seed 1)
+  the network without it raised channel 0's weight at the other peak 70-fold (fresh relative error 65 % per
+  10⁵ points; 8.4e-4 with the penalty, 7.5e-4 without the network).  The plain χ² distance to the prior
+  (K = 0) was safe too but took the gain on g g > t t~ g (10⁶ calls: rel. error 4.87e-4 without penalty,
+  6.27e-4 with χ² weight 1, 6.01e-4 with 0.3, 4.93e-4 with K = 3; 6.37e-4 without the network).
+On the toy at 4·10⁵ calls the network then lowers the error ≈ 2.9× (errors 2.0-2.5e-6 per 4·10⁵ points
+against 5.9e-6; seeds 1-3 before the penalty existed, seed 2 with it: 2.0e-6; run-to-run spread ≈ reported
+error, pulls of the mean within ±2.1).  On processes at 10⁶ calls see benchmarks/
+RESULTS.md.
 
 Defensive mixture: a share ``flow_mixture`` = m of the points bypasses the flow (u = r), so
 the sampling density in u-space is q = (1 − m) q_flow + m ≥ m: weights can never exceed 1/m times
@@ -261,6 +270,8 @@ class Integrator:
         cw_layers: int = 2,
         cw_lr_factor: float = 1.0,
         cw_max_correction: float = 10.0,
+        cw_prior_penalty: float = 1.0,
+        cw_free_ratio: float = 3.0,
         loss: str = "auto",
         batch_size: int | None = None,
         buffered_steps: int = 10,
@@ -330,7 +341,8 @@ class Integrator:
             learn_channel_weights=None if learn_channel_weights is None else bool(learn_channel_weights),
             shared_coordinates=shared_coordinates,
             cw_hidden=cw_hidden, cw_layers=cw_layers, cw_lr_factor=float(cw_lr_factor),
-            cw_max_correction=float(cw_max_correction), loss=loss,
+            cw_max_correction=float(cw_max_correction), cw_prior_penalty=float(cw_prior_penalty),
+            cw_free_ratio=float(cw_free_ratio), loss=loss,
             batch_size=None if batch_size is None else _check_int("batch_size", batch_size, 2),
             buffered_steps=_check_int("buffered_steps", buffered_steps, 0), buffer_capacity=buffer_capacity,
             learning_rate=None if learning_rate is None else float(learning_rate), final_lr_factor=float(final_lr_factor),
@@ -695,12 +707,18 @@ class Integrator:
             group["lr"] = lr * group.get("lr_factor", 1.0)
         self.optimizer.zero_grad(set_to_none=True)
         log_q = self._mix(self.flows.inverse(b["u"], b["channel"])[1], b["log_qv"])
+        penalty = None
         if self.multi and self.cw.net is not None:
-            a = self._alpha(b["prior"], b["features"], b["channel"])
+            alpha = self.cw(b["prior"], b["features"], self.active, n=b["channel"].shape[0])
+            a = alpha.gather(1, b["channel"][:, None])[:, 0]
+            if self.config["cw_prior_penalty"] > 0:
+                penalty = self._prior_penalty(alpha, b)
         else:
             with torch.no_grad():
                 a = self._alpha(b["prior"], b["features"], b["channel"])
         loss = self.loss_fn(a * b["g"], log_q, b["log_q_sample"], b["channel"], self.k)
+        if penalty is not None:
+            loss = loss + self.config["cw_prior_penalty"] * penalty
         if not torch.isfinite(loss):
             return math.nan
         loss.backward()
@@ -708,6 +726,33 @@ class Integrator:
         torch.nn.utils.clip_grad_norm_(params, 10.0, foreach=True)
         self.optimizer.step()
         return float(loss.detach())
+
+    def _prior_penalty(self, alpha: Tensor, b: dict) -> Tensor:
+        """Penalty on channel weights raised far above the prior, averaged over |f|:
+
+            P = ∫ |f| Σ_c α_c^prior relu(α_c / α_c^prior − K)² / ∫ |f|   (K = ``cw_free_ratio``; ≥ 0),
+
+        for K = 0 the χ² distance ∫|f| Σ_c α_c²/α_c^prior / ∫|f| − 1, the relative variance the channel weights
+        would add if every channel sampled exactly its prior share α_c^prior |f|.  Estimated from each channel's
+        own points with weights α_c^prior |f| / q_sample (the share its mapping is built for), so it is seen
+        where the variance loss is blind: raising α_c where channel c hardly samples (α_c^prior small) costs
+        (α_c / α_c^prior)² α_c^prior here, while the loss would only see it through rare huge weights.  Moderate
+        reshaping (within K × the prior) is left to the variance loss."""
+        ch = b["channel"]
+        lp = self.cw.log_prior(b["prior"], ch.shape[0], self.active)
+        prior = torch.exp(lp)
+        free = self.config["cw_free_ratio"]
+        if free > 0:  # only raises beyond `free` × the prior count: Σ_c α_c^prior relu(α_c/α_c^prior − K)²
+            t = torch.where(prior > 0, alpha / prior.clamp_min(1e-300), torch.zeros_like(alpha))
+            ratio = 1.0 + (prior * torch.relu(t - free) ** 2).sum(1)
+        else:
+            ratio = torch.where(prior > 0, alpha ** 2 / prior.clamp_min(1e-300), torch.zeros_like(alpha)).sum(1)
+        v = prior.gather(1, ch[:, None])[:, 0] * (b["g"].abs() * torch.exp(-b["log_q_sample"]))
+        v = torch.where(torch.isfinite(v), v, torch.zeros_like(v))
+        n = torch.zeros(self.k, dtype=v.dtype, device=v.device).index_add(0, ch, torch.ones_like(v)).clamp_min(1.0)
+        num = (torch.zeros_like(n).index_add(0, ch, v * ratio) / n).sum()
+        den = (torch.zeros_like(n).index_add(0, ch, v) / n).sum()
+        return num / den.clamp_min(1e-300) - 1.0
 
     def _flow_phase(self, calls: int, hist: TrainingHistory, prog: _Progress) -> None:
         cfg = self.config

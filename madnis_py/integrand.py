@@ -12,8 +12,7 @@ Non-finite |M|² are set to zero, counted, and reported.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor

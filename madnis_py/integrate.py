@@ -8,7 +8,6 @@ with their χ²/dof reported.
 """
 from __future__ import annotations
 
-import math
 import sys
 import time
 from dataclasses import dataclass, field

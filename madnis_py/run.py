@@ -24,7 +24,7 @@ import torch
 
 from matrix_elements import SMParameters
 from matrix_elements.base import MatrixElementError
-from matrix_elements.particles import is_quark, name_of
+from matrix_elements.particles import is_quark
 from matrix_elements.process import (
     Subprocess,
     SubprocessGroup,

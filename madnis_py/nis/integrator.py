@@ -137,7 +137,10 @@ last bin, and at 4·10⁵ + 4·10⁵ calls 16 of 20 fresh integrations (seed 2) 
 are +0.3, +0.6, +0.7 (run-to-run spread ≈ reported error).  The price is a larger but honest error on that
 toy and ≈ m_g more relative variance where the flows are good.  The estimate stays unbiased whatever the
 mixture (the density of every share enters q), but an error is only as honest as the sample's coverage of
-the largest weights: cross-check new integrands with a few independent runs.
+the largest weights: cross-check new integrands with a few independent runs.  ``train_grid_mixture`` (default
+20 % with the multi-channel warm start) is the same share for the training draws: the loss (importance-
+corrected to the integration density) and the validation then see each channel where its grid and flow do not
+go — needed by the learned channel weights (above).
 
 Calls: ``total_calls`` counts every integrand evaluation (warm-up, training, integration,
 sampling); results record ``n_calls`` (that integration) and ``training_calls``.

@@ -203,6 +203,12 @@ def test_defensive_flow_mixture_is_unbiased() -> None:
     assert abs(res.value - gaussians_exact(2)) < 4 * res.error
 
 
+def _mean_of_runs(runs) -> tuple[float, float]:
+    """Mean of independent integrations and its error."""
+    return (sum(r.value for r in runs) / len(runs),
+            math.sqrt(sum(r.error ** 2 for r in runs)) / len(runs))
+
+
 def test_grid_mixture_bounds_weights_by_the_analytic_channel() -> None:
     """grid_mixture = m_g: a share m_g of the points is drawn uniformly in the channel's x-space (bypassing flow
     and VEGAS grid), so every weight is at most α f_x / m_g (f_x: the channel's integrand before the grid), and
@@ -233,8 +239,7 @@ def test_multichannel_toy_error_is_honest() -> None:
     assert integ.config["grid_mixture"] == 0.02
     integ.train(calls=100_000)
     runs = [integ.integrate(calls=100_000) for _ in range(8)]
-    mean = sum(r.value for r in runs) / len(runs)
-    err = math.sqrt(sum(r.error ** 2 for r in runs)) / len(runs)
+    mean, err = _mean_of_runs(runs)
     assert abs(mean - PEAKS_EXACT) < 4 * err, f"pull {(mean - PEAKS_EXACT) / err:.1f}"
     spread = statistics.stdev(r.value for r in runs)
     assert spread < 3 * max(r.error for r in runs)  # the reported errors are not far below the run-to-run spread
@@ -263,8 +268,7 @@ def test_learned_channel_weights_default_and_prior_penalty() -> None:
         assert abs(float(integ._prior_penalty(sharper, b))) < 1e-12
         assert float(integ._prior_penalty(prior.flip(1), b)) > 1.0  # each channel's weight where it hardly samples
     runs = [integ.integrate(calls=100_000) for _ in range(4)]
-    mean = sum(r.value for r in runs) / len(runs)
-    err = math.sqrt(sum(r.error ** 2 for r in runs)) / len(runs)
+    mean, err = _mean_of_runs(runs)
     assert abs(mean - PEAKS_EXACT) < 4 * err
     assert max(r.error / r.value for r in runs) < 2e-3
 

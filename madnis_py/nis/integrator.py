@@ -164,7 +164,7 @@ from .buffer import SampleBuffer
 from .channel_weights import ChannelWeights
 from .flows import ChannelFlows
 from .integrand import Evaluation, Integrand
-from .losses import LOSSES
+from .losses import LOSSES, per_channel_sum
 from .result import NISResult, unweighting_efficiencies
 from channels.multichannel import MultiChannelVegas
 from channels.vegas_grid import VegasMap
@@ -415,8 +415,11 @@ class Integrator:
         """α of each point's own channel ``[n]`` (float64, differentiable w.r.t. the network)."""
         if not self.multi:
             return torch.ones(channel.shape[0], dtype=torch.float64, device=self.device)
-        alpha = self.cw(prior, feats if self.cw.net is not None else None, self.active, n=channel.shape[0])
-        return alpha.gather(1, channel[:, None])[:, 0]
+        return self._alphas(prior, feats, channel.shape[0]).gather(1, channel[:, None])[:, 0]
+
+    def _alphas(self, prior: Tensor | None, feats: Tensor | None, n: int) -> Tensor:
+        """α of every channel ``[n, k]`` (multi-channel only; differentiable w.r.t. the network)."""
+        return self.cw(prior, feats if self.cw.net is not None else None, self.active, n=n)
 
     def _mix(self, log_q_flow: Tensor, log_qv: Tensor, mix: float | None = None, gmix: float | None = None) -> Tensor:
         """log of the sampling density in the flow's u-space: (1 − m − m_g) q_flow(u) + m + m_g / q_vegas(x(u))
@@ -523,7 +526,7 @@ class Integrator:
         estimated by importance: E_int[w_int²] = E_draw[w_int² q_int / q_draw] = E_draw[w_int w]."""
         mean, var, n = self._chan_stats(w, channel, self.k)
         if w_int is not None:
-            m2 = torch.zeros_like(n).index_add(0, channel, w_int * w) / n.clamp_min(1.0)
+            m2 = per_channel_sum(w_int * w, channel, self.k) / n.clamp_min(1.0)
             var = ((m2 - mean ** 2) * n / (n - 1.0).clamp_min(1.0)).clamp_min(0.0)
         seen = n > 1
         self.chan_mean = torch.where(seen, mean, self.chan_mean)
@@ -712,7 +715,7 @@ class Integrator:
         log_q = self._mix(self.flows.inverse(b["u"], b["channel"])[1], b["log_qv"])
         penalty = None
         if self.multi and self.cw.net is not None:
-            alpha = self.cw(b["prior"], b["features"], self.active, n=b["channel"].shape[0])
+            alpha = self._alphas(b["prior"], b["features"], b["channel"].shape[0])
             a = alpha.gather(1, b["channel"][:, None])[:, 0]
             if self.config["cw_prior_penalty"] > 0:
                 penalty = self._prior_penalty(alpha, b)
@@ -752,9 +755,9 @@ class Integrator:
             ratio = torch.where(prior > 0, alpha ** 2 / prior.clamp_min(1e-300), torch.zeros_like(alpha)).sum(1)
         v = prior.gather(1, ch[:, None])[:, 0] * (b["g"].abs() * torch.exp(-b["log_q_sample"]))
         v = torch.where(torch.isfinite(v), v, torch.zeros_like(v))
-        n = torch.zeros(self.k, dtype=v.dtype, device=v.device).index_add(0, ch, torch.ones_like(v)).clamp_min(1.0)
-        num = (torch.zeros_like(n).index_add(0, ch, v * ratio) / n).sum()
-        den = (torch.zeros_like(n).index_add(0, ch, v) / n).sum()
+        n = per_channel_sum(torch.ones_like(v), ch, self.k).clamp_min(1.0)
+        num = (per_channel_sum(v * ratio, ch, self.k) / n).sum()  # Σ_c of channel c's mean
+        den = (per_channel_sum(v, ch, self.k) / n).sum()
         return num / den.clamp_min(1e-300) - 1.0
 
     def _flow_phase(self, calls: int, hist: TrainingHistory, prog: _Progress) -> None:

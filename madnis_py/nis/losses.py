@@ -31,19 +31,20 @@ from torch import Tensor
 EPS = 1e-30
 
 
-def _per_channel(values: Tensor, channel: Tensor, k: int) -> Tensor:
+def per_channel_sum(values: Tensor, channel: Tensor, k: int) -> Tensor:
+    """Σ of ``values [n]`` per group index ``channel [n]`` in [0, k) → ``[k]`` (differentiable)."""
     return torch.zeros(k, dtype=values.dtype, device=values.device).index_add(0, channel, values)
 
 
 def channel_variances(f: Tensor, log_q: Tensor, log_q_sample: Tensor, channel: Tensor, k: int
                       ) -> tuple[Tensor, Tensor, Tensor]:
     """Importance-corrected per-channel (σ²_c, Î_c, n_c); differentiable in ``f`` and ``log_q``."""
-    n = _per_channel(torch.ones_like(f), channel, k)
+    n = per_channel_sum(torch.ones_like(f), channel, k)
     inv_qs = torch.exp(-log_q_sample)
-    mean = _per_channel(f * inv_qs, channel, k) / n.clamp_min(1.0)
+    mean = per_channel_sum(f * inv_qs, channel, k) / n.clamp_min(1.0)
     ratio = torch.exp(log_q - log_q_sample)
     w = f * torch.exp(-log_q)
-    var = _per_channel((w - mean[channel]) ** 2 * ratio, channel, k) / n.clamp_min(1.0)
+    var = per_channel_sum((w - mean[channel]) ** 2 * ratio, channel, k) / n.clamp_min(1.0)
     return var, mean, n
 
 
@@ -68,8 +69,8 @@ def kl_loss(f: Tensor, log_q: Tensor, log_q_sample: Tensor, channel: Tensor | No
     """Σ_c −mean_c(|f|/q_s log q_θ)/mean_c(|f|/q_s), each channel's target normalised (f detached)."""
     channel = torch.zeros_like(f, dtype=torch.long) if channel is None else channel
     w = f.detach().abs() * torch.exp(-log_q_sample)
-    norm = _per_channel(w, channel, k)
-    per = _per_channel(-w * log_q, channel, k)
+    norm = per_channel_sum(w, channel, k)
+    per = per_channel_sum(-w * log_q, channel, k)
     return (per / norm.clamp_min(EPS)).sum()
 
 

@@ -273,6 +273,25 @@ def test_learned_channel_weights_default_and_prior_penalty() -> None:
     assert max(r.error / r.value for r in runs) < 2e-3
 
 
+def test_multichannel_warm_start_share_depends_on_the_budget() -> None:
+    """The multi-channel warm start takes MC_WARMUP_CALLS (3·10⁴) calls, as a share of the first training
+    budget clipped to [0.1, 0.4]; an explicit warmup_fraction and the one-channel warm-up (10 %) are kept."""
+    from madnis_py.nis.integrator import MC_WARMUP_CALLS
+    for calls, share in [(20_000, 0.4), (75_000, 0.4), (150_000, MC_WARMUP_CALLS / 150_000), (300_000, 0.1),
+                         (1_000_000, 0.1)]:
+        integ = Integrator(peaks_multichannel, dims=2, channels=2, seed=1, progress=False)
+        assert integ.config["warmup_fraction"] is None
+        integ._training_defaults(calls)
+        assert integ.config["warmup_fraction"] == pytest.approx(share)
+    integ = Integrator(peaks_multichannel, dims=2, channels=2, seed=1, warmup_fraction=0.3, progress=False)
+    integ._training_defaults(1_000_000)
+    assert integ.config["warmup_fraction"] == 0.3
+    one = Integrator(gaussians_t, dims=2, seed=1, progress=False)
+    assert one.config["warmup"] == "own" and one.config["warmup_fraction"] == 0.1
+    hist = Integrator(peaks_multichannel, dims=2, channels=2, seed=1, progress=False).train(calls=20_000)
+    assert 0.35 * 20_000 <= hist.vegas_calls <= 0.45 * 20_000
+
+
 def test_training_mixture_differs_from_the_integration_mixture() -> None:
     """train_mixture / train_grid_mixture: the training draws bypass the flow (and the grid) more often than the
     integration does; the loss's importance ratio uses the density the samples came from, so training stays

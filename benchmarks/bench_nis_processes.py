@@ -29,10 +29,12 @@ with w_ref such that 0.1 % of σ lies above it, always on n_int fresh events of 
 mc-vegas an extra ``sample(n_int)``, not counted in its budget).  Time to 10^4 unweighted events =
 training (for mc-vegas: its whole integration, i.e. the adaptation) + 10^4 / (ε_strict · r), r = weighted
 events per second of the trained sampler (measured on that fresh sample).  Crossover: the number of
-unweighted events from which a NIS method's total wall time is below mc-vegas's.
+unweighted events from which a NIS method's total wall time is below mc-vegas's.  ``--fresh-repeats R``
+integrates the trained madnis_py sampler R − 1 more times on independent fresh samples (outside the budget)
+and prints the spread of the relative error: on heavy-tailed processes one sample decides ±15 % of it.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_nis_processes.py [--calls 200000] \
-        [--processes gg_ttg ug_evdg ee_uuxgg ee_evmv] [--skip-madnis]
+        [--processes gg_ttg ug_evdg ee_uuxgg ee_evmv] [--skip-madnis] [--fresh-repeats R]
 """
 from __future__ import annotations
 
@@ -99,7 +101,10 @@ def run_vegas(base, calls: int, n_int: int, seed: int) -> dict:
                 note=f"χ²/dof {res.chi2_dof:.2f}")
 
 
-def run_ours(base, calls: int, n_int: int, seed: int, **options) -> dict:
+def run_ours(base, calls: int, n_int: int, seed: int, repeats: int = 1, **options) -> dict:
+    """Train on ``calls - n_int``, integrate the rest; ``repeats`` > 1: that many more independent fresh
+    integrations of ``n_int`` calls from the same trained state (outside the budget), whose relative errors show
+    how much one fresh sample of heavy-tailed weights decides (``fresh_rel_errors``, scaled to ``n_int`` calls)."""
     t0 = time.perf_counter()
     multi = MultiChannelIntegrand(base, fold_symmetric=False)
     integ = Integrator(multi.nis, multi.dims, channels=multi.n_channels, seed=seed, progress=False, **options)
@@ -108,13 +113,18 @@ def run_ours(base, calls: int, n_int: int, seed: int, **options) -> dict:
     # calls the training left unspent (early stop) go to the integration, as `method: madnis` does
     r = integ.integrate(calls=calls - integ.total_calls)
     wall = time.perf_counter() - t0
+    budget_calls = integ.total_calls  # before any repeats
+    fresh = [r.error / abs(r.value) * math.sqrt(r.n_calls / n_int)]
+    for _ in range(repeats - 1):
+        rr = integ.integrate(calls=n_int)
+        fresh.append(rr.error / abs(rr.value))
     note = (f"rel.var VEGAS {hist.vegas_rel_variance:.3g} → best {hist.best_rel_variance:.3g}, "
             f"{hist.steps} steps, {len(hist.epochs)} epochs{', stopped early' if hist.stopped_early else ''}, "
             f"{int(integ.active.sum())}/{multi.n_channels} active")
-    return dict(value=r.value, error=r.error, calls=integ.total_calls, wall=wall, t_train=t_train,
+    return dict(value=r.value, error=r.error, calls=budget_calls, wall=wall, t_train=t_train,
                 rate=r.n_calls / r.wall_time_s, strict=r.unweighting_efficiency, n_fresh=r.n_calls,
                 train_calls=integ.training_calls,
-                partial=r.partial_unweighting_efficiency, k=multi.n_channels, note=note)
+                partial=r.partial_unweighting_efficiency, k=multi.n_channels, note=note, fresh_rel_errors=fresh)
 
 
 def run_pypi_madnis(base, calls: int, n_int: int, seed: int, warmup_fraction: float = 0.1,
@@ -195,6 +205,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--skip-madnis", action="store_true")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--fresh-repeats", type=int, default=1, metavar="R",
+                    help="madnis_py: R-1 more independent fresh integrations of n_int calls from the same trained "
+                         "state (outside the budget), to show the spread of one sample's error")
     ap.add_argument("--ours-options", nargs="*", default=[], metavar="KEY=VALUE",
                     help="extra row: madnis_py.nis.Integrator with these options (e.g. learning_rate=1e-3)")
     args = ap.parse_args()
@@ -207,7 +220,8 @@ def main() -> None:
     for key in args.processes:
         label = PROCESSES[key][4]
         base = build(key)
-        methods = [("mc-vegas", run_vegas), ("madnis_py", run_ours)]
+        methods = [("mc-vegas", run_vegas),
+                   ("madnis_py", lambda b, c, n, s_: run_ours(b, c, n, s_, repeats=args.fresh_repeats))]
         if args.ours_options:
             opts = {k: v == "True" if v in ("True", "False") else float(v) if any(ch in v for ch in ".e") else int(v)
                     for k, v in (o.split("=", 1) for o in args.ours_options)}
@@ -265,6 +279,12 @@ def main() -> None:
                              f"{ours['partial'] / mm['partial']:.2f}); rel. error at 10^6 /madnis 1.0 "
                              f"{ext[name] / ext['madnis 1.0']:.2f}")
             print(f"ratios {name}: " + "; ".join(ratio))
+            fr = sorted(ours.get("fresh_rel_errors", []))
+            if len(fr) > 1:
+                veg_rel = veg["error"] / abs(veg["value"])  # mc-vegas with the whole budget
+                print(f"  {name}: rel. error of {len(fr)} independent fresh samples of {n_int} calls: "
+                      f"{', '.join(f'{e:.3e}' for e in fr)}; / mc-vegas (same budget): min {fr[0] / veg_rel:.2f}, "
+                      f"median {fr[len(fr) // 2] / veg_rel:.2f}, max {fr[-1] / veg_rel:.2f}")
         summary.append((label, res))
 
 

@@ -83,12 +83,13 @@ Training (``train(calls)``)
 ---------------------------
 1. VEGAS warm-up with ``warmup_fraction`` of the first budget.  ``warmup="multichannel"`` (the
    default with ``channels``; by default 3·10⁴ calls = ``MC_WARMUP_CALLS``, as a fraction clipped to
-   [0.1, 0.4]: 40 % of budgets up to 7.5·10⁴, 10 % from 3·10⁵ — the warm-start grids of the benchmark
-   processes converge within 6–7·10⁴ calls (iterations of 10⁴: g g > t t~ g relative variance per point
-   49.6, 8.3, 3.6, 2.6, 1.8, 1.8, 1.6, then ≈ 1.5; u g > e+ ve d g ≈ 10 from the 6th), and the calls are worth
-   more to the flows: at 10⁶ calls (3·10⁵ training, 7·10⁵ fresh; rel. error with 40 % → 10 %, seeds 1, 2)
-   g g > t t~ g 4.93e-4, 5.03e-4 → 4.12e-4, 4.25e-4; e+ e- > e+ ve mu- vm~ 8.23e-4, 7.39e-4 → 7.12e-4, 7.12e-4;
-   u g > e+ ve d g 2.00e-3, 2.50e-3 → 2.47e-3, 2.21e-3; e+ e- > u u~ g g (seed 1) 1.84e-3 → 1.90e-3): the issue-5 baseline
+   [0.1, 0.4]: 40 % of budgets up to 7.5·10⁴, 10 % from 3·10⁵.  The grids are not converged by then (iterations
+   of 10⁴: g g > t t~ g relative variance per point 49.6, 8.3, 3.6, 2.6, 1.8, 1.8, 1.6, then ≈ 1.5; u g > e+ ve d g
+   ≈ 10 from the 6th), but the flows in front make up for that and the calls are worth more to them: at 10⁶
+   calls (3·10⁵ training, 7·10⁵ fresh; rel. error with 40 % → 10 %, seeds 1, 2) g g > t t~ g 4.93e-4, 5.03e-4 →
+   4.12e-4, 4.25e-4; e+ e- > e+ ve mu- vm~ 8.23e-4, 7.39e-4 → 7.12e-4, 7.12e-4; u g > e+ ve d g 2.00e-3, 2.50e-3 →
+   1.95e-3, 2.21e-3.  Not on e+ e- > u u~ g g (1.84e-3, 2.05e-3 → 1.90e-3, 2.20e-3), where the flows only make up
+   for the grid (relative variance 6.1 after 3·10⁴ calls, 2.8 after the 10⁶ of multi-channel VEGAS): the issue-5 baseline
    :class:`channels.multichannel.MultiChannelVegas` itself runs on α_c f_c — its grids (32 bins in
    > 4 dims, 128 in ≤ 4), damping, stratification, n_c ∝ σ_c allocation and adaptation rules — in
    ``warmup_fraction · calls / 4000`` iterations (2 … 10); its grids then *replace* ours, so the
@@ -181,7 +182,7 @@ MC_ITERATION_CALLS = 4_000
 MC_MAX_ITERATIONS = 10
 MC_MIN_POINTS = 10
 #: multi-channel VEGAS warm-up calls by default, as a fraction of the first training budget clipped to
-#: [0.1, 0.4]; the grids of the benchmark processes have converged by then (see "Training")
+#: [0.1, 0.4]; the flows then make up for the not yet converged grids (see "Training")
 MC_WARMUP_CALLS = 30_000
 #: flow-training calls from which the multi-channel defaults switch to learning rate 1e-3, batches of 1024
 LARGE_FLOW_CALLS = 100_000
@@ -348,7 +349,8 @@ class Integrator:
             dims=dims, channels=channels, seed=int(seed), backend=backend, madnis_order=madnis_order, flow=flow,
             vegas_bins=_check_int("vegas_bins", vegas_bins, 1), vegas_alpha=float(vegas_alpha),
             vegas_iteration_calls=_check_int("vegas_iteration_calls", vegas_iteration_calls, 10),
-            warmup_fraction=None if warmup_fraction is None else float(warmup_fraction), warmup=warmup, flow_bins=_check_int("flow_bins", flow_bins, 1),
+            warmup_fraction=None if warmup_fraction is None else float(warmup_fraction), warmup=warmup,
+            flow_bins=_check_int("flow_bins", flow_bins, 1),
             flow_hidden=_check_int("flow_hidden", flow_hidden, 1), flow_layers=_check_int("flow_layers", flow_layers, 0),
             flow_blocks=_check_int("flow_blocks", flow_blocks, 1), spline=spline,
             learn_channel_weights=None if learn_channel_weights is None else bool(learn_channel_weights),

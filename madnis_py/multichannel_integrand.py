@@ -161,6 +161,13 @@ def _default_builder() -> Callable:
     return build_channels
 
 
+def _mirror(p: Tensor) -> Tensor:
+    """p = R_x(π) · swap(p'): legs 0 ↔ 1, then (py, pz) → (−py, −pz); an involution (its own inverse)."""
+    q = p[:, [1, 0] + list(range(2, p.shape[1]))].clone()
+    q[..., 2:] = -q[..., 2:]
+    return q
+
+
 class MultiChannelIntegrand:
     """Diagram channels and their weights for one :class:`CollisionIntegrand` (see the module docstring)."""
 
@@ -270,12 +277,7 @@ class MultiChannelIntegrand:
         """Channel ``c``'s map of ``u [n, dims]``: lab momenta ``[n, n_ext, 4]`` and log of its density."""
         slot = self.slots[c]
         p_me, log_q = slot.channel.forward(u)
-        if slot.mirror:  # p = R_x(π) · swap(p'): legs 0 ↔ 1, then (py, pz) → (−py, −pz)
-            p = p_me[:, [1, 0] + list(range(2, p_me.shape[1]))].clone()
-            p[..., 2:] = -p[..., 2:]
-        else:
-            p = p_me
-        return p, log_q
+        return (_mirror(p_me) if slot.mirror else p_me), log_q
 
     def _block_weight(self, block: int, p: Tensor, log_q: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """F/q (pb), the block prior ``[n, k_b]`` and the cut mask for lab momenta ``p`` drawn with density
@@ -314,6 +316,35 @@ class MultiChannelIntegrand:
     def __call__(self, u: Tensor, c: int) -> Tensor:
         """Channel integrand for :class:`channels.multichannel.MultiChannelVegas`: w_c(u) in pb."""
         return self.evaluate(u, int(c)).weight
+
+    def coordinates(self, x: Tensor, channel: Tensor) -> tuple[Tensor, Tensor]:
+        """Every channel's view of the points ``x`` of channels ``channel``: ``(x_all [n, k, d], log_g [n, k])``,
+        the point's unit-cube coordinates and analytic log-density (GeV-based phase-space density, as
+        ``channel.forward`` returns it) in each channel c' of its own block, from c''s exact inverse map (its
+        own channel: the input and the forward density);
+        log_g = −inf for channels of other blocks and outside c''s support (x_all is then 0.5).  For the
+        balance-heuristic channel weights of :class:`madnis_py.nis.Integrator` (``coordinates=``)."""
+        x = x.to(device=self.base.device, dtype=torch.float64)
+        channel = channel.to(device=x.device, dtype=torch.long)
+        n, k = x.shape[0], self.n_channels
+        x_all = torch.full((n, k, x.shape[1]), 0.5, dtype=torch.float64, device=x.device)
+        log_g = torch.full((n, k), -math.inf, dtype=torch.float64, device=x.device)
+        counts = torch.bincount(channel, minlength=k).tolist()
+        sels = torch.split(torch.argsort(channel, stable=True), counts)
+        for c in range(k):
+            if not counts[c]:
+                continue
+            idx = sels[c]
+            p, lg_own = self._momenta(x[idx], c)  # lab momenta
+            for c2 in self.blocks[self.slots[c].block]:
+                if c2 == c:  # the point's own channel: its coordinates and forward density, exactly
+                    x_all[idx, c], log_g[idx, c] = x[idx], lg_own
+                    continue
+                x2, lg2 = self.slots[c2].channel.inverse(_mirror(p) if self.slots[c2].mirror else p)
+                ok = torch.isfinite(lg2) & torch.isfinite(x2).all(dim=1)
+                x_all[idx, c2] = torch.where(ok[:, None], x2, torch.full_like(x2, 0.5))
+                log_g[idx, c2] = torch.where(ok, lg2, torch.full_like(lg2, -math.inf))
+        return x_all, log_g
 
     def nis(self, x: Tensor, channel: Tensor) -> tuple[Tensor, Tensor, None]:
         """NIS form: ``(F_b/q_c [n], prior α [n, k] block-diagonal, None)`` for points ``x`` of channels ``channel``.

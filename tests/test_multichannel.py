@@ -244,3 +244,58 @@ def test_propagator_prior_gives_the_same_cross_section():
     assert _agree((r1.value, r1.error), (r2.value, r2.error)), (r1.value, r1.error, r2.value, r2.error)
     with pytest.raises(InputError, match="unknown channel prior"):
         MultiChannelIntegrand(base, prior="flat")
+
+
+def test_coordinates_give_every_channels_view_of_a_point():
+    """``coordinates``: for points of one channel, each other channel of the block maps its coordinates back to
+    the same momenta (exact inverse) with its own forward density; the own channel gives the input and its
+    forward density; channels of other blocks get −inf (p p > e+ e- j: mirror blocks)."""
+    base = _base("p p > e+ e- j", ["p", "p"], 13000.0, {"ptj": 20, "mmll": 60})
+    multi = MultiChannelIntegrand(base, fold_symmetric=False)
+    gen = torch.Generator().manual_seed(5)
+    x = torch.rand(300, multi.dims, generator=gen, dtype=torch.float64)
+    ch = torch.randint(0, multi.n_channels, (300,), generator=gen)
+    x_all, log_g = multi.coordinates(x, ch)
+    assert x_all.shape == (300, multi.n_channels, multi.dims) and log_g.shape == (300, multi.n_channels)
+    assert torch.equal(x_all[torch.arange(300), ch], x)
+    checked = 0
+    for c in range(multi.n_channels):
+        sel = (ch == c).nonzero()[:, 0]
+        if sel.numel() == 0:
+            continue
+        p, lq = multi._momenta(x[sel], c)
+        assert torch.equal(log_g[sel, c], lq)
+        block = multi.blocks[multi.slots[c].block]
+        outside = [c2 for c2 in range(multi.n_channels) if c2 not in block]
+        assert bool(torch.isinf(log_g[sel][:, outside]).all())
+        ok_p = torch.isfinite(lq)
+        for c2 in block:
+            ok = ok_p & torch.isfinite(log_g[sel, c2])
+            if c2 == c or not bool(ok.any()):
+                continue
+            p2, lq2 = multi._momenta(x_all[sel[ok], c2], c2)
+            assert torch.allclose(p2, p[ok], rtol=1e-7, atol=1e-6)
+            assert torch.allclose(lq2, log_g[sel[ok], c2], rtol=0, atol=1e-6)
+            checked += int(ok.sum())
+    assert checked > 300  # most points lie in the support of most channels of their block
+
+
+def test_balance_heuristic_channel_weights_are_unbiased_and_better():
+    """``Integrator(..., coordinates=multi.coordinates)``: integration with α_c = π_c Q_c / Σ π Q (every channel's
+    full density at the point) agrees with multi-channel VEGAS and, on the same trained samplers, has a smaller
+    variance than the prior α (e+ e- > u u~ g g, VEGAS grids only)."""
+    from madnis_py.nis import Integrator
+
+    base = _base("e+ e- > u u~ g g", ["e+", "e-"], 500.0, {"ptj": 20, "drjj": 0.4})
+    multi = MultiChannelIntegrand(base, fold_symmetric=False)
+    integ = Integrator(multi.nis, multi.dims, channels=multi.n_channels, seed=3, flow=False, progress=False)
+    integ.train(30_000)
+    prior = integ.integrate(40_000)
+    integ.coordinates = multi.coordinates
+    bal = integ.integrate(40_000)
+    folded = MultiChannelIntegrand(base)
+    ref = MultiChannelVegas(folded, folded.dims, folded.n_channels, seed=21).integrate(40_000)
+    assert _agree((bal.value, bal.error), (ref.value, ref.error)), (bal, ref.value, ref.error)
+    assert bal.error / bal.value < 0.9 * prior.error / prior.value
+    with pytest.raises(InputError, match="need channels and the torch backend"):
+        Integrator(multi.nis, multi.dims, coordinates=multi.coordinates)

@@ -303,10 +303,13 @@ class Integrator:
         stratify: bool = True,
         drop_threshold: float = 0.0,
         progress: bool | None = None,
+        coordinates: Callable | None = None,
     ):
         self.dims = _check_int("dims", dims, 1)
         if channels is not None:
             _check_int("channels", channels, 1)
+        if coordinates is not None and (channels is None or backend != "torch"):
+            raise InputError("coordinates (balance-heuristic channel weights) need channels and the torch backend")
         if loss not in ("auto", *LOSSES):
             raise InputError(f"loss must be one of 'auto', {', '.join(map(repr, LOSSES))}; got {loss!r}")
         if warmup not in ("auto", "multichannel", "own"):
@@ -372,6 +375,7 @@ class Integrator:
         self.multi = channels is not None
         self.k = channels if channels is not None else 1
         self.progress = progress
+        self.coordinates = coordinates
         self.integrand = Integrand(f, dims, channels, backend, self.device, madnis_order)
         self.gen = torch.Generator(device=self.device).manual_seed(int(seed))
         init_gen = torch.Generator().manual_seed(int(seed) + 7919)
@@ -448,11 +452,11 @@ class Integrator:
         return torch.logsumexp(torch.stack(terms), dim=0)
 
     def _draw(self, channel: Tensor, use_flow: bool, r: Tensor | None = None, mix: float | None = None,
-              gmix: float | None = None) -> dict:
+              gmix: float | None = None, balance_pi: Tensor | None = None) -> dict:
         """Sample points of the given channels (from the uniform ``r``, fresh if None), evaluate the integrand;
         returns everything the losses need.  With the flows, a share ``mix`` of the points takes u = r (VEGAS
         map alone) and a share ``gmix`` (default ``grid_mixture``) takes x = r (the channel's analytic mapping
-        alone)."""
+        alone).  ``balance_pi`` (channel shares of the sample): α from the balance heuristic (``_balance_alpha``)."""
         r = self._rand(channel.shape[0]) if r is None else r
         with torch.no_grad():
             if use_flow:
@@ -480,10 +484,41 @@ class Integrator:
         self._ensure_cw(feats)
         g = ev.weight * torch.exp(-log_qv)
         with torch.no_grad():
-            a = self._alpha(ev.prior, feats, channel)
+            if balance_pi is None:
+                a = self._alpha(ev.prior, feats, channel)
+            else:
+                a = self._balance_alpha(x, channel, use_flow, balance_pi, mix, gmix)
         w = a * g * torch.exp(-log_qf)
         return dict(u=u, x=x, channel=channel, g=g, log_qf=log_qf, log_qv=log_qv, prior=ev.prior, features=feats,
                     weight=ev.weight, alpha=a, w=w, log_qflow=log_qflow)
+
+    def _balance_alpha(self, x: Tensor, channel: Tensor, use_flow: bool, pi: Tensor, mix: float | None,
+                       gmix: float | None) -> Tensor:
+        """Balance-heuristic weight of each point's own channel, α_c(p) = π_c Q_c(p) / Σ_c' π_c' Q_c'(p): Q_c' is
+        channel c''s full sampling density at the same point p (analytic map × VEGAS × flow with the defensive
+        shares), from ``coordinates`` (every channel's inverse map), π the channel shares of the sample.  A
+        function of p alone with Σ α = 1, so the estimate stays unbiased; for fixed samplers it is the α of least
+        variance (Veach's balance heuristic; Kleiss–Pittau multi-channel weights)."""
+        x_all, log_g = self.coordinates(x, channel)
+        x_all = x_all.to(device=self.device, dtype=torch.float64)
+        log_g = log_g.to(device=self.device, dtype=torch.float64)
+        log_q = torch.full_like(log_g, -math.inf)
+        for c in range(self.k):
+            if float(pi[c]) <= 0.0:
+                continue
+            idx = torch.isfinite(log_g[:, c]).nonzero()[:, 0]
+            if idx.numel() == 0:
+                continue
+            ch = torch.full((idx.numel(),), c, dtype=torch.long, device=self.device)
+            u, log_qv = self.vegas.inverse(x_all[idx, c], ch)
+            lq = log_g[idx, c] + log_qv
+            if use_flow:
+                lq = lq + self._mix(self.flows.inverse(u, ch)[1], log_qv, mix, gmix)
+            log_q[idx, c] = lq
+        lw = torch.log(pi.to(log_q))[None, :] + log_q
+        own = lw.gather(1, channel[:, None])[:, 0]
+        a = torch.exp(own - torch.logsumexp(lw, dim=1))
+        return torch.where(torch.isfinite(a), a, torch.zeros_like(a))
 
     def _counts(self, n: int, mode: str, uniform_ratio: float) -> Tensor:
         """Samples per channel: ∝ σ_c ('variance') or |Î_c| ('mean'), plus a uniform share over active channels."""
@@ -897,9 +932,10 @@ class Integrator:
         r_all, h, big_m = self._strata(counts)
         ws, xs, als = [], [], []
         nonzero = 0
+        pi = counts.to(torch.float64) / n if self.coordinates is not None else None
         for start in range(0, n, batch_size):
             ch = channel[start:start + batch_size]
-            s = self._draw(ch, use_flow, r_all[start:start + batch_size])
+            s = self._draw(ch, use_flow, r_all[start:start + batch_size], balance_pi=pi)
             nonzero += int((s["weight"] != 0).sum())
             ws.append(s["w"])
             if keep:
@@ -971,9 +1007,10 @@ class Integrator:
             raise InputError(f"{path} is not a madnis_py integrator checkpoint")
         cfg = dict(data["config"])
         progress = overrides.pop("progress", None)
+        coordinates = overrides.pop("coordinates", None)
         cfg.update(overrides)
         dims, channels = cfg.pop("dims"), cfg.pop("channels")
-        obj = cls(f, dims, channels=channels, device=device, progress=progress, **cfg)
+        obj = cls(f, dims, channels=channels, device=device, progress=progress, coordinates=coordinates, **cfg)
         edges = data["vegas_edges"].to(obj.device, torch.float64)
         obj.vegas = VegasMap(obj.dims, edges.shape[-1] - 1, obj.k, obj.device, edges=edges)
         obj.flows.load_state_dict(data["flows"])

@@ -10,8 +10,10 @@ included):
   runs it (symmetric channels folded, 10 iterations, 20 % warm-up); σ is its inverse-variance
   combination of the 10 main iterations;
 * ``madnis_py``   — :class:`madnis_py.nis.Integrator` on the NIS form ``multi.nis`` (channels unfolded,
-  ``channels=k``, all defaults): ``train(calls=N - n_int)``, then ``integrate`` with all calls left (n_int plus
-  any the training left unspent by stopping early, as ``method: madnis`` does);
+  ``channels=k``, all defaults, ``coordinates=multi.coordinates`` as ``method: madnis``: balance-heuristic
+  channel weights at integration; ``--ours-options coordinates=False`` for a row with the learned ones):
+  ``train(calls=N - n_int)``, then ``integrate`` with all calls left (n_int plus any the training left unspent by
+  stopping early, as ``method: madnis`` does);
 * ``madnis 1.0``  — PyPI ``madnis`` (the MadGraph team's library) multi-channel on the same NIS form:
   ``Integrand(fn, channel_count=k, remapped_dim=k, has_channel_weight_prior=True)`` with fn returning
   (F/q_c, features, SDE prior α); the channel-weight network gets the same features as ours
@@ -107,6 +109,9 @@ def run_ours(base, calls: int, n_int: int, seed: int, repeats: int = 1, **option
     how much one fresh sample of heavy-tailed weights decides (``fresh_rel_errors``, scaled to ``n_int`` calls)."""
     t0 = time.perf_counter()
     multi = MultiChannelIntegrand(base, fold_symmetric=False)
+    options.setdefault("coordinates", multi.coordinates)  # balance-heuristic α at integration, as `method: madnis`
+    if options["coordinates"] is False:
+        options["coordinates"] = None
     integ = Integrator(multi.nis, multi.dims, channels=multi.n_channels, seed=seed, progress=False, **options)
     hist = integ.train(calls=calls - n_int)
     t_train = time.perf_counter() - t0

@@ -4,10 +4,12 @@ The physics integrand is :class:`madnis_py.multichannel_integrand.MultiChannelIn
 ``fold_symmetric=False`` (its NIS form ``multi.nis(x, channel) -> (F_b/q_c, block-diagonal SDE prior,
 None)``); the integrator is the same public :class:`~madnis_py.nis.Integrator` the Python API
 offers — no parallel implementation.  The card's ``calls`` is the whole budget: ``TRAIN_FRACTION``
-(50 %) of it trains — 40 % of that is the warm start, ``channels.multichannel.MultiChannelVegas``
+(50 %) of it trains — 3·10⁴ calls of that (10–40 %) are the warm start, ``channels.multichannel.MultiChannelVegas``
 (the ``vegas-multichannel`` method's grids and allocation), the rest trains the flows — and the
 remaining calls (plus any the training left unspent) are a fresh, stratified integration whose events
-give σ, its error and the unweighting efficiency.
+give σ, its error and the unweighting efficiency.  The integration weighs the channels by the balance
+heuristic (``coordinates=multi.coordinates``: every channel's density at every point, from the channels'
+inverse maps), training by the learned channel weights.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ TRAIN_FRACTION = 0.5
 def _load_checkpoint(path: str, multi: Any, device, progress) -> Integrator:
     """A saved integrator for ``multi``; one clear line if it belongs to another process or run."""
     try:
-        integ = Integrator.load(path, multi.nis, device=device, progress=progress)
+        integ = Integrator.load(path, multi.nis, device=device, progress=progress, coordinates=multi.coordinates)
     except InputError:
         raise
     except Exception as exc:  # unreadable, truncated or foreign file
@@ -70,7 +72,8 @@ def integrate_madnis(multi: Any, calls: int, seed: int, device: torch.device | s
         calls_before, n_training = integ.total_calls, 0
         res = integ.integrate(calls=max(calls, 2 * k))
     else:
-        integ = Integrator(multi.nis, multi.dims, channels=k, seed=seed, device=device, progress=progress)
+        integ = Integrator(multi.nis, multi.dims, channels=k, seed=seed, device=device, progress=progress,
+                           coordinates=multi.coordinates)
         calls_before = 0
         integ.train(calls=int(TRAIN_FRACTION * calls))
         n_training = integ.training_calls

@@ -55,6 +55,18 @@ against 5.9e-6; seeds 1-3 before the penalty existed, seed 2 with it: 2.0e-6; ru
 error, pulls of the mean within ±2.1).  On processes at 10⁶ calls see benchmarks/
 RESULTS.md.
 
+Balance-heuristic channel weights (``coordinates=``; integration and sampling only).  Given
+``coordinates(x, channel) -> (x_all [n, k, d], log_g [n, k])``, every channel's unit-cube coordinates of each point
+and its analytic log-density there (−inf outside that channel's support; for collider processes
+:meth:`madnis_py.multichannel_integrand.MultiChannelIntegrand.coordinates`, from the channels' exact inverse maps),
+``integrate`` and ``sample`` use α_c(p) = π_c Q_c(p) / Σ_c' π_c' Q_c'(p), with Q_c the full sampling density of
+channel c at the physical point (analytic map × VEGAS × flow, defensive shares included) and π_c the channel
+shares of the sample: the α of least variance for the given samplers (Veach's balance heuristic; the
+Kleiss–Pittau multi-channel weights), a function of p alone with Σ α = 1, so the estimate stays unbiased — and
+with no blind spot: a channel gets weight only where its sampler actually goes.  Training keeps the learned α.
+Price: every channel's inverse map, grid and flow per point (≈ k flow passes instead of one).  Measured on the
+trained samplers of the benchmark (seed 1, 3·10⁵ training calls): see benchmarks/RESULTS.md.
+
 Defensive mixture: a share ``flow_mixture`` = m of the points bypasses the flow (u = r), so
 the sampling density in u-space is q = (1 − m) q_flow + m ≥ m: weights can never exceed 1/m times
 those of the VEGAS map alone (training and estimator both use this q).  Default m = 5 % with the

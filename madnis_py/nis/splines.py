@@ -36,30 +36,28 @@ def params_per_dim(bins: int) -> int:
     return 3 * bins + 1
 
 
-def _knots(raw: Tensor, bins: int, minimum: float) -> tuple[Tensor, Tensor]:
-    """Bin sizes ``[..., K]`` and knot positions ``[..., K+1]`` (first 0, last exactly 1).
+def _knots(raw: Tensor, bins: int, minimum: float) -> Tensor:
+    """Knot positions ``[..., K+1]`` (first exactly 0, last exactly 1); bin k spans knots k … k+1.
 
     The softmax runs in the network's dtype (the knots are parameters: any values give an
     exact bijection); the cumulative sum and everything after it in float64.
     """
     e = torch.exp(raw - raw.detach().amax(dim=-1, keepdim=True))  # softmax; torch's is slow for short rows
     sizes = (minimum + (1.0 - minimum * bins) * (e / e.sum(dim=-1, keepdim=True))).to(torch.float64)
-    knots = F.pad(torch.cumsum(sizes, dim=-1), (1, 0), value=0.0)
-    knots = torch.cat([knots[..., :-1], torch.ones_like(knots[..., -1:])], dim=-1)
-    return knots[..., 1:] - knots[..., :-1], knots
+    cs = torch.cumsum(sizes, dim=-1)
+    return torch.cat([torch.zeros_like(cs[..., :1]), cs[..., :-1], torch.ones_like(cs[..., :1])], dim=-1)
 
 
-def _unpack(params: Tensor, bins: int) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    w_raw, h_raw, d_raw = params[..., :bins], params[..., bins:2 * bins], params[..., 2 * bins:].to(torch.float64)
-    widths, xk = _knots(w_raw, bins, MIN_BIN_WIDTH)
-    heights, yk = _knots(h_raw, bins, MIN_BIN_HEIGHT)
-    # = MIN_DERIVATIVE + (1 - MIN_DERIVATIVE) softplus(d)/ln 2, written so that d = 0 gives exactly 1
-    derivs = 1.0 + (1.0 - MIN_DERIVATIVE) * (F.softplus(d_raw) / math.log(2.0) - 1.0)
-    return widths, xk, heights, yk, derivs
+def _derivative(d_raw: Tensor) -> Tensor:
+    """Knot derivative = MIN_DERIVATIVE + (1 - MIN_DERIVATIVE) softplus(d)/ln 2, written so that d = 0 gives
+    exactly 1."""
+    return 1.0 + (1.0 - MIN_DERIVATIVE) * (F.softplus(d_raw.to(torch.float64)) / math.log(2.0) - 1.0)
 
 
-def _gather(t: Tensor, idx: Tensor) -> Tensor:
-    return torch.gather(t, -1, idx[..., None])[..., 0]
+def _bin(t: Tensor, idx2: Tensor) -> tuple[Tensor, Tensor]:
+    """Entries ``idx`` and ``idx + 1`` of the last axis of ``t`` (``idx2``: ``[..., 2]`` = idx, idx + 1)."""
+    both = torch.gather(t, -1, idx2)
+    return both[..., 0], both[..., 1]
 
 
 def rq_spline(x: Tensor, params: Tensor, inverse: bool = False) -> tuple[Tensor, Tensor]:
@@ -70,14 +68,19 @@ def rq_spline(x: Tensor, params: Tensor, inverse: bool = False) -> tuple[Tensor,
     ``log|dS⁻¹/dy|``, i.e. minus the forward log-derivative at the preimage).
     """
     bins = (params.shape[-1] - 1) // 3
-    widths, xk, heights, yk, derivs = _unpack(params, bins)
+    xk = _knots(params[..., :bins], bins, MIN_BIN_WIDTH)
+    yk = _knots(params[..., bins:2 * bins], bins, MIN_BIN_HEIGHT)
     x = x.clamp(0.0, 1.0)
     knots_in = yk if inverse else xk
     # bin index: number of interior knots ≤ x  (0 … K-1)
-    idx = (x[..., None] >= knots_in[..., 1:bins]).sum(dim=-1)
-    x_lo, w = _gather(xk, idx), _gather(widths, idx)
-    y_lo, h = _gather(yk, idx), _gather(heights, idx)
-    d0, d1 = _gather(derivs, idx), _gather(derivs, idx + 1)
+    idx = (x[..., None] >= knots_in[..., 1:bins]).sum(dim=-1, keepdim=True)
+    idx2 = torch.cat([idx, idx + 1], dim=-1)
+    x_lo, x_hi = _bin(xk, idx2)
+    y_lo, y_hi = _bin(yk, idx2)
+    w, h = x_hi - x_lo, y_hi - y_lo
+    # the derivatives of all knots, then the bin's two: elementwise kernels may round a contiguous and a strided
+    # operand differently, and the result must not depend on a point's position in the batch
+    d0, d1 = _bin(_derivative(params[..., 2 * bins:]), idx2)
     s = h / w
     c2 = d0 + d1 - 2.0 * s
     if not inverse:

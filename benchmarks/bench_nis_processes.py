@@ -112,6 +112,9 @@ def run_ours(base, calls: int, n_int: int, seed: int, repeats: int = 1, **option
     options.setdefault("coordinates", multi.coordinates)  # balance-heuristic α at integration, as `method: madnis`
     if options["coordinates"] is False:
         options["coordinates"] = None
+    options.setdefault("samplers", multi.samplers())  # symmetric channels share a flow + grid, as `method: madnis`
+    if options["samplers"] is False:
+        options["samplers"] = None
     integ = Integrator(multi.nis, multi.dims, channels=multi.n_channels, seed=seed, progress=False, **options)
     hist = integ.train(calls=calls - n_int)
     t_train = time.perf_counter() - t0

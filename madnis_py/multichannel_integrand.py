@@ -346,6 +346,45 @@ class MultiChannelIntegrand:
                 log_g[idx, c2] = torch.where(ok, lg2, torch.full_like(lg2, -math.inf))
         return x_all, log_g
 
+    def samplers(self, n_check: int = 64) -> list[int]:
+        """For :class:`madnis_py.nis.Integrator` (``samplers=``): one sampler index per channel, equal for
+        channels that are exact images of each other under a permutation σ of identical final-state particles,
+        G_c′(x) = σ(G_c(x)) with the same density for every x (checked numerically on ``n_check`` points;
+        e.g. the q → q g g channels of e+ e- > u u~ g g that differ by g ↔ g).  Tied channels share one flow
+        and VEGAS grid, which then trains on the points of all of them — the NIS counterpart of the
+        symmetric-channel folding of multi-channel VEGAS (``fold_symmetric``), with every channel kept.
+        Channels of different blocks are never tied."""
+        from channels.channel import _final_state_permutations
+
+        gen = torch.Generator().manual_seed(20261203)
+        x = torch.rand(n_check, self.dims, generator=gen, dtype=torch.float64).to(self.base.device)
+        out = [-1] * self.n_channels
+        n_s = 0
+        for block, ids in enumerate(self.blocks):
+            term = self.base.terms[self.block_term[block][0]]
+            topologies = getattr(term.me, "topologies", None)
+            perms = _final_state_permutations(topologies[0])[1:] if topologies else []
+            maps = {c: self.slots[c].channel.forward(x) for c in ids}
+            for c in ids:
+                if out[c] >= 0:
+                    continue
+                out[c] = n_s
+                p, lq = maps[c]
+                for perm in perms:
+                    order = [perm.get(i, i) for i in range(p.shape[1])]
+                    pp = p[:, order]  # the point with the identical particles relabelled (all σ are tried)
+                    for c2 in ids:
+                        if out[c2] >= 0:
+                            continue
+                        p2, lq2 = maps[c2]
+                        ok = torch.isfinite(lq) & torch.isfinite(lq2)
+                        if (bool(ok.sum() >= n_check // 2) and torch.equal(torch.isfinite(lq), torch.isfinite(lq2))
+                                and torch.allclose(p2[ok], pp[ok], rtol=1e-9, atol=1e-9)
+                                and torch.allclose(lq2[ok], lq[ok], rtol=1e-9, atol=1e-9)):
+                            out[c2] = n_s
+                n_s += 1
+        return out
+
     def nis(self, x: Tensor, channel: Tensor) -> tuple[Tensor, Tensor, None]:
         """NIS form: ``(F_b/q_c [n], prior α [n, k] block-diagonal, None)`` for points ``x`` of channels ``channel``.
 

@@ -9,7 +9,9 @@ offers — no parallel implementation.  The card's ``calls`` is the whole budget
 remaining calls (plus any the training left unspent) are a fresh, stratified integration whose events
 give σ, its error and the unweighting efficiency.  The integration weighs the channels by the balance
 heuristic (``coordinates=multi.coordinates``: every channel's density at every point, from the channels'
-inverse maps), training by the learned channel weights.
+inverse maps), training by the learned channel weights.  Channels that are images of each other under a
+permutation of identical final-state particles share one flow and VEGAS grid (``samplers=multi.samplers()``),
+as multi-channel VEGAS folds them.
 """
 from __future__ import annotations
 
@@ -73,7 +75,7 @@ def integrate_madnis(multi: Any, calls: int, seed: int, device: torch.device | s
         res = integ.integrate(calls=max(calls, 2 * k))
     else:
         integ = Integrator(multi.nis, multi.dims, channels=k, seed=seed, device=device, progress=progress,
-                           coordinates=multi.coordinates)
+                           coordinates=multi.coordinates, samplers=multi.samplers())
         calls_before = 0
         integ.train(calls=int(TRAIN_FRACTION * calls))
         n_training = integ.training_calls

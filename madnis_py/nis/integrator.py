@@ -161,6 +161,15 @@ the largest weights: cross-check new integrands with a few independent runs.  ``
 corrected to the integration density) and the validation then see each channel where its grid and flow do not
 go — needed by the learned channel weights (above).
 
+Tied channels (``samplers``, one sampler index per channel): channels with the same index draw from one
+flow and one VEGAS grid, q_c = q_s for every c of sampler s.  Each channel keeps its own points, weights,
+channel weight α_c and share of the sample, so the estimator is unchanged and unbiased for any tying; it pays
+where the tied channels are images of each other under a symmetry of the integrand (identical final-state
+particles: channel c′ = σ ∘ channel c, see :meth:`madnis_py.multichannel_integrand.MultiChannelIntegrand.samplers`),
+because then they have one optimal sampler and it trains on the points of all of them — the counterpart of
+multi-channel VEGAS' folding of symmetric channels.  In the multi-channel warm-up each point of a sampler
+goes to one of its m channels at random with weight m α_c f_c (an unbiased estimate of their sum).
+
 Calls: ``total_calls`` counts every integrand evaluation (warm-up, training, integration,
 sampling); results record ``n_calls`` (that integration) and ``training_calls``.
 """
@@ -171,7 +180,7 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -254,6 +263,21 @@ class _Progress:
             self.last = now
 
 
+def _check_samplers(samplers: Sequence[int] | None, channels: int | None) -> list[int] | None:
+    """``samplers``: for each channel the index of its sampler (flow + VEGAS grid), 0 … k_s − 1, each used."""
+    if samplers is None:
+        return None
+    try:
+        out = [int(v) for v in samplers]
+    except (TypeError, ValueError):
+        raise InputError(f"samplers must be a list of integers (one per channel), got {samplers!r}") from None
+    if channels is None or len(out) != channels:
+        raise InputError(f"samplers needs channels and one entry per channel ({channels}), got {len(out)}")
+    if sorted(set(out)) != list(range(max(out) + 1)):
+        raise InputError(f"samplers must use every index 0 … {max(out)} at least once, got {out}")
+    return out
+
+
 def _check_int(name: str, value, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise InputError(f"{name} must be an integer >= {minimum}, got {value!r}")
@@ -316,10 +340,12 @@ class Integrator:
         drop_threshold: float = 0.0,
         progress: bool | None = None,
         coordinates: Callable | None = None,
+        samplers: Sequence[int] | None = None,
     ):
         self.dims = _check_int("dims", dims, 1)
         if channels is not None:
             _check_int("channels", channels, 1)
+        samplers = _check_samplers(samplers, channels)
         if coordinates is not None and (channels is None or backend != "torch"):
             raise InputError("coordinates (balance-heuristic channel weights) need channels and the torch backend")
         if loss not in ("auto", *LOSSES):
@@ -381,18 +407,23 @@ class Integrator:
             uniform_channel_ratio=float(uniform_channel_ratio), drop_threshold=float(drop_threshold),
             flow_mixture=float(flow_mixture), train_mixture=float(train_mixture), grid_mixture=float(grid_mixture),
             train_grid_mixture=float(train_grid_mixture),
-            stratify=bool(stratify),
+            stratify=bool(stratify), samplers=samplers,
         )
         self.device = torch.device(device)
         self.multi = channels is not None
         self.k = channels if channels is not None else 1
+        #: channel -> its sampler (flow + VEGAS grid); channels sharing one are tied (``samplers``)
+        self.k_s = (max(samplers) + 1) if samplers is not None else self.k
+        self._sampler = torch.tensor(samplers if samplers is not None else range(self.k), dtype=torch.long,
+                                     device=self.device)
+        self._members = [[c for c in range(self.k) if int(self._sampler[c]) == s_] for s_ in range(self.k_s)]
         self.progress = progress
         self.coordinates = coordinates
         self.integrand = Integrand(f, dims, channels, backend, self.device, madnis_order)
         self.gen = torch.Generator(device=self.device).manual_seed(int(seed))
         init_gen = torch.Generator().manual_seed(int(seed) + 7919)
-        self.vegas = VegasMap(dims, vegas_bins, self.k, self.device)
-        self.flows = ChannelFlows(dims, self.k, init_gen, bins=flow_bins, hidden=flow_hidden, layers=flow_layers,
+        self.vegas = VegasMap(dims, vegas_bins, self.k_s, self.device)
+        self.flows = ChannelFlows(dims, self.k_s, init_gen, bins=flow_bins, hidden=flow_hidden, layers=flow_layers,
                                   blocks=flow_blocks, spline=spline).to(self.device)
         self.cw: ChannelWeights | None = None  # built at the first evaluation (feature count known then)
         self.active = torch.ones(self.k, dtype=torch.bool, device=self.device)
@@ -472,7 +503,8 @@ class Integrator:
         r = self._rand(channel.shape[0]) if r is None else r
         with torch.no_grad():
             if use_flow:
-                u, log_qf = self.flows(r, channel)
+                smp = self._sampler[channel]
+                u, log_qf = self.flows(r, smp)
                 mix = self.config["flow_mixture"] if mix is None else mix
                 gmix = self.config["grid_mixture"] if gmix is None else gmix
                 if mix > 0 or gmix > 0:  # defensive shares: these points bypass the flow (and the grid)
@@ -482,12 +514,12 @@ class Integrator:
                     if bool(pick.any()):
                         u = torch.where(pick_u[:, None], r, u)
                         if bool(pick_x.any()):
-                            u[pick_x] = self.vegas.inverse(r[pick_x], channel[pick_x])[0]
+                            u[pick_x] = self.vegas.inverse(r[pick_x], smp[pick_x])[0]
                         log_qf = log_qf.clone()
-                        log_qf[pick] = self.flows.inverse(u[pick], channel[pick])[1]
+                        log_qf[pick] = self.flows.inverse(u[pick], smp[pick])[1]
             else:
                 u, log_qf = r, torch.zeros(r.shape[0], dtype=torch.float64, device=self.device)
-            x, log_qv = self.vegas.forward(u, channel)
+            x, log_qv = self.vegas.forward(u, self._sampler[channel])
             log_qflow = log_qf
             if use_flow:
                 log_qf = self._mix(log_qf, log_qv, mix, gmix)
@@ -521,7 +553,7 @@ class Integrator:
             idx = torch.isfinite(log_g[:, c]).nonzero()[:, 0]
             if idx.numel() == 0:
                 continue
-            ch = torch.full((idx.numel(),), c, dtype=torch.long, device=self.device)
+            ch = torch.full((idx.numel(),), int(self._sampler[c]), dtype=torch.long, device=self.device)
             u, log_qv = self.vegas.inverse(x_all[idx, c], ch)
             lq = log_g[idx, c] + log_qv
             if use_flow:
@@ -611,7 +643,8 @@ class Integrator:
 
     def mapping(self, channel: int = 0) -> Chain:
         """Channel ``channel``'s map r → x as a :class:`channels.mapping.Mapping` (flow, then VEGAS grid)."""
-        return Chain(self.flows.flows[channel], self.vegas.channel_map(channel))
+        s = int(self._sampler[channel])
+        return Chain(self.flows.flows[s], self.vegas.channel_map(s))
 
     # ------------------------------------------------------------------ training
     def _training_defaults(self, calls: int) -> None:
@@ -666,7 +699,7 @@ class Integrator:
             n = calls - it * it_calls if it == n_it - 1 else it_calls
             ch, _ = self._channels(n, "variance", self.config["uniform_channel_ratio"] if it else 1.0)
             s = self._draw(ch, use_flow=False)
-            self.vegas.add_training_data(s["u"], s["w"] ** 2, ch)
+            self.vegas.add_training_data(s["u"], s["w"] ** 2, self._sampler[ch])
             rel_var = self._update_stats(s["w"], ch)
             if it == n_it - 1 and s["features"] is not None and self.cw is not None:
                 self.cw.set_normalisation(s["features"])
@@ -680,14 +713,22 @@ class Integrator:
         hist.vegas_rel_variance = rel_var
         return rel_var
 
-    def _mc_channel_f(self, x: Tensor, c: int) -> Tensor:
-        """Channel integrand of :class:`MultiChannelVegas`: α_c(p) f_c(x) for the points ``x`` of channel ``c``."""
-        ch = torch.full((x.shape[0],), c, dtype=torch.long, device=self.device)
+    def _mc_channel_f(self, x: Tensor, s: int) -> Tensor:
+        """Channel integrand of :class:`MultiChannelVegas` for sampler ``s``: α_c(p) f_c(x) for the points ``x``
+        (c = s without tied channels); with m tied channels each point goes to one of them at random with
+        weight m α_c f_c, an unbiased estimate of Σ_{c of s} α_c f_c(x), which the shared grid adapts to."""
+        members = self._members[s]
+        n = x.shape[0]
+        if len(members) == 1:
+            ch = torch.full((n,), members[0], dtype=torch.long, device=self.device)
+        else:
+            pick = torch.randint(len(members), (n,), generator=self.gen, device=self.device)
+            ch = torch.tensor(members, dtype=torch.long, device=self.device)[pick]
         ev = self.integrand(x, ch if self.multi else None)
         feats = self._features(ev, x)
         self._ensure_cw(feats)
         with torch.no_grad():
-            return self._alpha(ev.prior, feats, ch) * ev.weight
+            return len(members) * self._alpha(ev.prior, feats, ch) * ev.weight
 
     def _multichannel_vegas_phase(self, calls: int, hist: TrainingHistory, prog: _Progress) -> float:
         """Warm start from the issue-5 baseline: :class:`channels.multichannel.MultiChannelVegas` (its grids,
@@ -698,16 +739,18 @@ class Integrator:
         sets the per-channel statistics and seeds the buffer."""
         n_it = max(2, min(MC_MAX_ITERATIONS, calls // MC_ITERATION_CALLS))
         per = calls // (n_it + 1)
-        mc = MultiChannelVegas(self._mc_channel_f, self.dims, self.k, seed=self.config["seed"] + 15485863,
+        mc = MultiChannelVegas(self._mc_channel_f, self.dims, self.k_s, seed=self.config["seed"] + 15485863,
                                min_share=self.config["uniform_channel_ratio"], min_points=MC_MIN_POINTS,
                                device=self.device)
         res = mc.integrate(per * n_it, iterations=n_it, warmup_fraction=0.0)
         for i, (v, e) in enumerate(res.iteration_values):
             prog(f"multi-channel VEGAS warm-up iteration {i + 1}/{n_it}: {v:.6g} +- {e:.2g}")
-        self.vegas = VegasMap(self.dims, mc.grid.bins, self.k, self.device, edges=mc.grid.edges.clone())
-        # its allocation (σ_c: per-point spread in channel c) for the reference iteration
-        self.chan_var = (mc.sigma.to(self.device, torch.float64) ** 2)
-        self.chan_mean = torch.tensor(res.channel_values, dtype=torch.float64, device=self.device)
+        self.vegas = VegasMap(self.dims, mc.grid.bins, self.k_s, self.device, edges=mc.grid.edges.clone())
+        # its allocation (σ_c: per-point spread in channel c) for the reference iteration; a sampler's m tied
+        # channels share its value and spread (each ≈ 1/m of the sampler's weight m α_c f_c)
+        m = torch.tensor([len(mb) for mb in self._members], dtype=torch.float64, device=self.device)[self._sampler]
+        self.chan_var = (mc.sigma.to(self.device, torch.float64)[self._sampler] / m) ** 2
+        self.chan_mean = torch.tensor(res.channel_values, dtype=torch.float64, device=self.device)[self._sampler] / m
         ch, _ = self._channels(max(calls - res.n_calls, 2 * self.k), "variance", self.config["uniform_channel_ratio"])
         s = self._draw(ch, use_flow=False)
         rel_var = self._update_stats(s["w"], ch)
@@ -741,7 +784,7 @@ class Integrator:
     def _seed_buffer(self, s: dict) -> None:
         """Store warm-up samples, re-expressed in the final grid's u-space (importance-corrected)."""
         keep = self.active[s["channel"]]
-        u, log_qv_new = self.vegas.inverse(s["x"][keep], s["channel"][keep])
+        u, log_qv_new = self.vegas.inverse(s["x"][keep], self._sampler[s["channel"][keep]])
         g = s["weight"][keep] * torch.exp(-log_qv_new)
         log_q_sample = s["log_qv"][keep] - log_qv_new
         self.buffer.store(u=u, channel=s["channel"][keep], g=g, log_q_sample=log_q_sample, log_qv=log_qv_new,
@@ -773,7 +816,7 @@ class Integrator:
         for group in self.optimizer.param_groups:
             group["lr"] = lr * group.get("lr_factor", 1.0)
         self.optimizer.zero_grad(set_to_none=True)
-        log_q = self._mix(self.flows.inverse(b["u"], b["channel"])[1], b["log_qv"])
+        log_q = self._mix(self.flows.inverse(b["u"], self._sampler[b["channel"]])[1], b["log_qv"])
         penalty = None
         if self.multi and self.cw.net is not None:
             alpha = self._alphas(b["prior"], b["features"], b["channel"].shape[0])
@@ -1024,7 +1067,7 @@ class Integrator:
         dims, channels = cfg.pop("dims"), cfg.pop("channels")
         obj = cls(f, dims, channels=channels, device=device, progress=progress, coordinates=coordinates, **cfg)
         edges = data["vegas_edges"].to(obj.device, torch.float64)
-        obj.vegas = VegasMap(obj.dims, edges.shape[-1] - 1, obj.k, obj.device, edges=edges)
+        obj.vegas = VegasMap(obj.dims, edges.shape[-1] - 1, obj.k_s, obj.device, edges=edges)
         obj.flows.load_state_dict(data["flows"])
         if data["cw"] is not None:
             obj.cw = obj._build_cw(data["cw_features"])

@@ -44,7 +44,9 @@ weight without α and multiplicity, and the SDE prior α over all k channels —
 α_{c'}(p) for the channels c' of the point's own block, 0 for the others.  Rows sum to 1 (uniform
 within the block where all |A_d|² vanish, e.g. outside the cuts).  Then Σ_c ∫ α_c F_b/q_c q_c
 = Σ_b ∫ F_b = σ for any learned α that keeps the zeros (softmax of log prior + NN does).  This
-needs channels built with ``fold_symmetric=False`` (multiplicity 1); ``nis`` refuses otherwise.
+needs channels built with ``fold_symmetric=False`` (multiplicity 1); ``nis`` refuses otherwise.  The
+symmetry is used instead by tying: :meth:`MultiChannelIntegrand.samplers` gives channels that are images of
+each other one flow and grid in the integrator (``samplers=``).
 
 Cuts are applied to the mapped momenta; the integrand counts calls, points passing the cuts
 (``cut_efficiency``) and non-finite |M|² (set to 0).

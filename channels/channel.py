@@ -671,7 +671,7 @@ def _permute_key(key: frozenset, perm: dict[int, int]) -> frozenset:
     return frozenset((kind, frozenset(perm.get(i, i) for i in legs), rest) for kind, legs, rest in key)
 
 
-def _final_state_permutations(topology) -> list[dict[int, int]]:
+def final_state_permutations(topology) -> list[dict[int, int]]:
     """All permutations of identical final-state particles (as leg → leg maps), identity first."""
     groups: dict[int, list[int]] = {}
     for k in range(topology.n_in, len(topology.externals)):
@@ -718,7 +718,7 @@ def build_channels(topologies: Sequence, sqrt_s: float, hadronic: bool, tau_min:
     keys = list(groups)
     mult = {k: 1 for k in keys}
     if fold_symmetric:
-        perms = _final_state_permutations(topologies[0])
+        perms = final_state_permutations(topologies[0])
         present = set(keys)
         kept, dropped = [], set()
         for k in keys:

@@ -356,7 +356,7 @@ class MultiChannelIntegrand:
         and VEGAS grid, which then trains on the points of all of them — the NIS counterpart of the
         symmetric-channel folding of multi-channel VEGAS (``fold_symmetric``), with every channel kept.
         Channels of different blocks are never tied."""
-        from channels.channel import _final_state_permutations
+        from channels.channel import final_state_permutations
 
         gen = torch.Generator().manual_seed(20261203)
         x = torch.rand(n_check, self.dims, generator=gen, dtype=torch.float64).to(self.base.device)
@@ -365,7 +365,7 @@ class MultiChannelIntegrand:
         for block, ids in enumerate(self.blocks):
             term = self.base.terms[self.block_term[block][0]]
             topologies = getattr(term.me, "topologies", None)
-            perms = _final_state_permutations(topologies[0])[1:] if topologies else []
+            perms = final_state_permutations(topologies[0])[1:] if topologies else []
             maps = {c: self.slots[c].channel.forward(x) for c in ids}
             for c in ids:
                 if out[c] >= 0:

@@ -1,6 +1,5 @@
 """Engine API: per-diagram amplitudes², topologies, colour flows, coupling orders, α_s pieces,
 decays, and clear errors for bad input."""
-import math
 
 import pytest
 import torch

@@ -1,5 +1,4 @@
 """HELAS-style building blocks against dense Dirac matrices (Weyl basis) and textbook identities."""
-import math
 
 import pytest
 import torch

@@ -6,7 +6,6 @@ reproduces) breaks Ward identities at O(MΓ/(p²−M²)) — and with them Loren
 over the frame-dependent polarisation vectors of massless gauge bosons — and spoils the
 high-energy cancellations by O(sΓ/M³).
 """
-import itertools
 import math
 
 import pytest

@@ -363,9 +363,8 @@ class MultiChannelIntegrand:
         out = [-1] * self.n_channels
         n_s = 0
         for block, ids in enumerate(self.blocks):
-            term = self.base.terms[self.block_term[block][0]]
-            topologies = getattr(term.me, "topologies", None)
-            perms = final_state_permutations(topologies[0])[1:] if topologies else []
+            # every term has topologies (checked in __init__); the identity permutation is skipped
+            perms = final_state_permutations(self.base.terms[self.block_term[block][0]].me.topologies[0])[1:]
             maps = {c: self.slots[c].channel.forward(x) for c in ids}
             for c in ids:
                 if out[c] >= 0:

@@ -413,10 +413,12 @@ class Integrator:
         self.multi = channels is not None
         self.k = channels if channels is not None else 1
         #: channel -> its sampler (flow + VEGAS grid); channels sharing one are tied (``samplers``)
-        self.k_s = (max(samplers) + 1) if samplers is not None else self.k
-        self._sampler = torch.tensor(samplers if samplers is not None else range(self.k), dtype=torch.long,
-                                     device=self.device)
-        self._members = [[c for c in range(self.k) if int(self._sampler[c]) == s_] for s_ in range(self.k_s)]
+        self._samplers = samplers if samplers is not None else list(range(self.k))
+        self.k_s = max(self._samplers) + 1
+        self._sampler = torch.tensor(self._samplers, dtype=torch.long, device=self.device)
+        self._members: list[list[int]] = [[] for _ in range(self.k_s)]
+        for c, s_ in enumerate(self._samplers):
+            self._members[s_].append(c)
         self.progress = progress
         self.coordinates = coordinates
         self.integrand = Integrand(f, dims, channels, backend, self.device, madnis_order)
@@ -553,7 +555,7 @@ class Integrator:
             idx = torch.isfinite(log_g[:, c]).nonzero()[:, 0]
             if idx.numel() == 0:
                 continue
-            ch = torch.full((idx.numel(),), int(self._sampler[c]), dtype=torch.long, device=self.device)
+            ch = torch.full((idx.numel(),), self._samplers[c], dtype=torch.long, device=self.device)
             u, log_qv = self.vegas.inverse(x_all[idx, c], ch)
             lq = log_g[idx, c] + log_qv
             if use_flow:
@@ -643,7 +645,7 @@ class Integrator:
 
     def mapping(self, channel: int = 0) -> Chain:
         """Channel ``channel``'s map r → x as a :class:`channels.mapping.Mapping` (flow, then VEGAS grid)."""
-        s = int(self._sampler[channel])
+        s = self._samplers[channel]
         return Chain(self.flows.flows[s], self.vegas.channel_map(s))
 
     # ------------------------------------------------------------------ training

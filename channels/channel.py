@@ -38,7 +38,10 @@ its density has the diagram's peaks:
   *sibling*'s momentum in that frame (``decay_axis="sibling"``, default; the root of an
   s-channel tree uses ẑ; ``"fixed"``: ẑ everywhere). Then the soft/collinear region of a
   daughter with the sibling (e.g. a gluon of q* → q g close to the recoiling q̄) is the edge
-  cos θ → −1 of one variable, which the VEGAS grid of the channel can learn.
+  cos θ → −1 of one variable, which the VEGAS grid of the channel can learn.  With legs cut in pT
+  (``leg_cuts``, ``energy_band=True``, default) a decay below the root draws the direction only inside the
+  band where both daughters keep their minimum partonic-frame energies (E ≥ Σ √(m² + pT_min²) over their
+  legs; :mod:`channels.energy_band`), so points failing that bound are never generated.
 * **Luminosity** (hadronic only, 2 numbers): (τ, y) as :class:`~channels.luminosity.Luminosity`,
   with ŝ drawn by the top s-channel propagator's sampler when the diagram has one (e.g. a
   Breit–Wigner for the Z in Drell–Yan), else ∝ 1/ŝ (1/ŝ^ν when the lower limit is 0), on
@@ -74,6 +77,7 @@ from torch import Tensor
 from .invariants import BreitWigner, InvariantSampler, PowerLaw, Uniform
 from .kinematics import (PhaseSpaceError, angles, boost_from_rest, boost_to_rest, from_angles, kallen, msq,
                          rotate, rotation_to)
+from .energy_band import band_angles, band_angles_inverse, band_limits
 from .luminosity import Luminosity, parton_momenta
 from .mapping import Mapping
 from .rambo import Rambo
@@ -231,20 +235,44 @@ def _axis_rotation(ref: Tensor | None, p: Tensor, root_s: Tensor) -> Tensor | No
 
 
 def _decay(u: Tensor, p: Tensor, s: Tensor, s1: Tensor, s2: Tensor,
-           ref: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+           ref: Tensor | None = None, band: tuple | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Isotropic P → p1 p2 (angles of p1 in the P rest frame, polar axis along ``ref`` there, or ẑ);
-    ``(p1, p2, log q, ok)``."""
+    ``band = (Q, √ŝ, E1_min, E2_min, aligned)`` (aligned: the polar axis is Q's direction, as for a
+    daughter of the root with the sibling axis): directions only where both daughters keep their minimum energies in
+    the Q frame (:mod:`channels.energy_band`).  ``(p1, p2, log q, ok)``."""
     lam = kallen(s, s1, s2)
     ok = (lam > 0) & (s > 0)
     root_s = s.clamp_min(1e-300).sqrt()
     pabs = lam.clamp_min(0.0).sqrt() / (2.0 * root_s)
     e1 = (s + s1 - s2) / (2.0 * root_s)
-    local = from_angles(e1, pabs, 2.0 * u[:, 0] - 1.0, 2.0 * math.pi * u[:, 1])
     r = _axis_rotation(ref, p, root_s)
+    log_q = -log_volume(s, s1, s2)
+    if band is None:
+        local = from_angles(e1, pabs, 2.0 * u[:, 0] - 1.0, 2.0 * math.pi * u[:, 1])
+    else:
+        lo, hi, n_local = _band_frame(p, root_s, e1, pabs, r, band)
+        cos_theta, phi, log_rel, in_band = band_angles(u, lo, hi, n_local)
+        local = from_angles(e1, pabs, cos_theta, phi)
+        log_q = log_q + log_rel
+        ok = ok & in_band
     if r is not None:
         local = rotate(local, r)
     p1 = boost_from_rest(local, p, root_s)
-    return p1, p - p1, -log_volume(s, s1, s2), ok
+    return p1, p - p1, log_q, ok
+
+
+def _band_frame(p: Tensor, root_s: Tensor, e1: Tensor, pabs: Tensor, r: Tensor | None, band: tuple
+                ) -> tuple[Tensor, Tensor, Tensor]:
+    """(lo, hi, n̂ in the decay's local frame) of the energy band of a decay (see :func:`_decay`)."""
+    q_tot, root_shat, e1_min, e2_min, aligned = band
+    q_rest = boost_to_rest(q_tot, p, root_s)
+    lo, hi, n = band_limits(e1, root_s - e1, pabs, q_rest, root_shat, e1_min, e2_min)
+    if aligned:  # P + sibling = Q: n̂ is the polar axis itself (exactly, not up to rounding)
+        n = torch.zeros_like(n)
+        n[:, 2] = 1.0
+    elif r is not None:
+        n = (r.transpose(-1, -2) @ n.unsqueeze(-1)).squeeze(-1)
+    return lo, hi, n
 
 
 def _rest_frame_vector(p1: Tensor, p: Tensor, m: Tensor, s1: Tensor) -> Tensor:
@@ -271,15 +299,23 @@ def _rest_frame_vector(p1: Tensor, p: Tensor, m: Tensor, s1: Tensor) -> Tensor:
 
 
 def _decay_inverse(p1: Tensor, p: Tensor, s: Tensor, s1: Tensor, s2: Tensor,
-                   ref: Tensor | None = None) -> tuple[Tensor, Tensor]:
+                   ref: Tensor | None = None, band: tuple | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """Inverse of :func:`_decay`: ``(u, log q, inside)`` (inside: in the energy band, or True)."""
     root_s = s.clamp_min(1e-300).sqrt()
     v = _rest_frame_vector(p1, p, root_s, s1)
     r = _axis_rotation(ref, p, root_s)
     if r is not None:
         v = (r.transpose(-1, -2) @ v.unsqueeze(-1)).squeeze(-1)
     cos_theta, phi = angles(torch.cat([v.norm(dim=-1, keepdim=True), v], dim=-1))
-    u = torch.stack([(cos_theta + 1.0) / 2.0, phi / (2.0 * math.pi)], dim=-1)
-    return u, -log_volume(s, s1, s2)
+    log_q = -log_volume(s, s1, s2)
+    if band is None:
+        u = torch.stack([(cos_theta + 1.0) / 2.0, phi / (2.0 * math.pi)], dim=-1)
+        return u, log_q, torch.ones_like(cos_theta, dtype=torch.bool)
+    pabs = kallen(s, s1, s2).clamp_min(0.0).sqrt() / (2.0 * root_s)
+    e1 = (s + s1 - s2) / (2.0 * root_s)
+    lo, hi, n_local = _band_frame(p, root_s, e1, pabs, r, band)
+    u, log_rel, inside = band_angles_inverse(cos_theta, phi, lo, hi, n_local)
+    return u, log_q + log_rel, inside
 
 
 def _t_frame(pa: Tensor, pb: Tensor, s: Tensor, s1: Tensor, s2: Tensor, m2: float):
@@ -393,7 +429,8 @@ class PhaseSpaceChannel(Mapping):
                  diagrams: Sequence[int] | None = None, multiplicity: int = 1,
                  topologies: Sequence | None = None, process_topologies: Sequence | None = None,
                  nu_cut: float | None = 1.0, nu_free: float = 0.0, order: str = "bottom-up",
-                 decay_axis: str = "sibling", leg_cuts: Callable[[int], tuple[float, float]] | None = None):
+                 decay_axis: str = "sibling", leg_cuts: Callable[[int], tuple[float, float]] | None = None,
+                 energy_band: bool = True):
         if topology.n_in != 2:
             raise PhaseSpaceError("phase-space channels need 2 incoming particles (decays are not supported)")
         if decay_axis not in ("fixed", "sibling"):
@@ -433,6 +470,7 @@ class PhaseSpaceChannel(Mapping):
                     self._root_cut = (pt_min, eta_max)
                     if root.t_mass == 0.0 and nu_cut is not None:  # y = −t ≥ bδ > 0: as a cut-bounded s-channel line
                         self._t_sampler_cut = PowerLaw(nu_cut)
+        self._band = self._energy_bands(leg_cuts) if energy_band else {}
         self.root_min = root.imin
         self.dims_in = 3 * n_out - 4 + (2 if self.hadronic else 0)
         self._n_lumi = 2 if self.hadronic else 0
@@ -493,6 +531,41 @@ class PhaseSpaceChannel(Mapping):
         node = self.tree.nodes[j]
         a, b = node.children
         return torch.clamp_min(torch.as_tensor(self._current_mass(a, m)) + self._current_mass(b, m), node.imin)
+
+    def _energy_bands(self, leg_cuts: Callable[[int], tuple[float, float]] | None) -> dict[int, tuple[float, float]]:
+        """Decays whose daughters have minimum partonic-frame energies from the legs' pT cuts:
+        node → (E_a,min, E_b,min) in GeV, E_min = Σ over the daughter's legs of √(m² + pT_min²).  The root's
+        own decay (daughter energies fixed by the masses) and t-channel steps are not decays here."""
+        if leg_cuts is None:
+            return {}
+        nodes = self.tree.nodes
+        floor: dict[int, float] = {}  # node -> (E_min, Σ masses)
+        extra: dict[int, bool] = {}
+        for i, nd in enumerate(nodes):  # children before parents
+            if nd.kind == "leaf":
+                pt_min = float(leg_cuts(next(iter(nd.legs)))[0])
+                floor[i] = math.sqrt(nd.mass ** 2 + max(pt_min, 0.0) ** 2)
+                extra[i] = pt_min > 0.0
+            else:
+                a, b = nd.children
+                floor[i] = floor[a] + floor[b]
+                extra[i] = extra[a] or extra[b]
+        bands = {}
+        for i in self.tree.split_order:
+            nd = nodes[i]
+            if i == self.tree.root or nd.kind == "spine":
+                continue
+            a, b = nd.children
+            if extra[a] or extra[b]:
+                bands[i] = (floor[a], floor[b])
+        return bands
+
+    def _band_args(self, i: int, mom: dict[int, Tensor], m: dict[int, Tensor]) -> tuple | None:
+        if i not in self._band:
+            return None
+        root = self.tree.root
+        aligned = self.tree.nodes[i].parent == root and self.decay_axis == "sibling"
+        return (mom[root], m[root], *self._band[i], aligned)
 
     def _root_t_cut(self, x: Tensor, s: Tensor, s2: Tensor) -> Tensor | None:
         """δ with |cos θ| ≤ 1 − δ for the first emitted object k₁ (massless) of the t-spine, in the partonic
@@ -562,7 +635,8 @@ class PhaseSpaceChannel(Mapping):
                 k1, k2, lq, good = _t_split(uu, pa[i], p2, s[i], s[a], s[b], node.t_mass**2, sampler, delta)
                 pa[b] = pa[i] - k1
             else:
-                k1, k2, lq, good = _decay(uu, mom[i], s[i], s[a], s[b], self._decay_ref(i, mom))
+                k1, k2, lq, good = _decay(uu, mom[i], s[i], s[a], s[b], self._decay_ref(i, mom),
+                                          self._band_args(i, mom, m))
             mom[a], mom[b] = k1, k2
             log_q = log_q + lq
             ok = ok & good
@@ -634,7 +708,9 @@ class PhaseSpaceChannel(Mapping):
                 inside = inside & in_cut
                 pa[b] = pa[i] - mom[a]
             else:
-                uu, lq = _decay_inverse(mom[a], mom[i], s[i], s[a], s[b], self._decay_ref(i, mom))
+                uu, lq, in_band = _decay_inverse(mom[a], mom[i], s[i], s[a], s[b], self._decay_ref(i, mom),
+                                                 self._band_args(i, mom, m))
+                inside = inside & in_band
             cols.extend([uu[:, 0], uu[:, 1]])
             log_q = log_q + lq
         log_q = torch.where(torch.isfinite(log_q) & inside, log_q, torch.full_like(log_q, -math.inf))
@@ -691,7 +767,8 @@ def build_channels(topologies: Sequence, sqrt_s: float, hadronic: bool, tau_min:
                    fold_symmetric: bool = True, max_channels: int = 1000, nu: float = 0.8,
                    nu_cut: float | None = 1.0, nu_free: float = 0.0,
                    order: str = "bottom-up", decay_axis: str = "sibling",
-                   leg_cuts: Callable[[int], tuple[float, float]] | None = None) -> list[PhaseSpaceChannel]:
+                   leg_cuts: Callable[[int], tuple[float, float]] | None = None,
+                   energy_band: bool = True) -> list[PhaseSpaceChannel]:
     """One :class:`PhaseSpaceChannel` per distinct propagator structure of ``topologies``.
 
     ``topologies``: all diagrams of one process (``me.topologies``). Diagrams with the same
@@ -706,7 +783,8 @@ def build_channels(topologies: Sequence, sqrt_s: float, hadronic: bool, tau_min:
     power when a positive lower bound exists (None: ``nu``); ``nu_free``: power for invariants
     without a propagator (0 = uniform); ``order``: invariant order; ``decay_axis``: polar axis of the
     decays (see the module docstring); ``leg_cuts(leg)``: (pT_min GeV, η_max) of a final-state leg from
-    cuts, which bound the first t-channel step's angle (see the module docstring).
+    cuts, which bound the first t-channel step's angle and, with ``energy_band``, the decay angles (daughters
+    keep the partonic-frame energies their legs' pT cuts imply; see :mod:`channels.energy_band`).
     Raises :class:`PhaseSpaceError` if more than ``max_channels`` channels remain.
     """
     topologies = tuple(topologies)
@@ -738,7 +816,8 @@ def build_channels(topologies: Sequence, sqrt_s: float, hadronic: bool, tau_min:
         ch = PhaseSpaceChannel(members[0], sqrt_s, hadronic, tau_min, invariant_min, nu,
                                diagrams=[t.diagram for t in members], multiplicity=mult[k],
                                topologies=members, process_topologies=topologies, nu_cut=nu_cut,
-                               nu_free=nu_free, order=order, decay_axis=decay_axis, leg_cuts=leg_cuts)
+                               nu_free=nu_free, order=order, decay_axis=decay_axis, leg_cuts=leg_cuts,
+                               energy_band=energy_band)
         channels.append(ch)
     return channels
 

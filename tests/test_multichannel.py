@@ -245,7 +245,10 @@ def test_symmetric_channels_share_samplers():
             if smp[c] != smp[c2]:
                 continue
             (p, lq), (p2, lq2) = multi._momenta(x, c), multi._momenta(x, c2)
-            assert torch.allclose(p2, p[:, [0, 1, 2, 3, 5, 4]], rtol=1e-12, atol=1e-9) and torch.allclose(lq2, lq)
+            ok = torch.isfinite(lq)  # q = 0 (an empty energy band) at the same points; those get a dummy point
+            assert torch.equal(ok, torch.isfinite(lq2)) and int(ok.sum()) > 300
+            assert torch.allclose(p2[ok], p[ok][:, [0, 1, 2, 3, 5, 4]], rtol=1e-12, atol=1e-9)
+            assert torch.allclose(lq2[ok], lq[ok])
     other = _base("p p > e+ e- j", ["p", "p"], 13000.0, {"ptj": 20, "mmll": 60})
     m2 = MultiChannelIntegrand(other, fold_symmetric=False)
     assert m2.samplers() == list(range(m2.n_channels))
@@ -310,17 +313,21 @@ def test_coordinates_give_every_channels_view_of_a_point():
 
 def test_balance_heuristic_channel_weights_are_unbiased_and_better():
     """``Integrator(..., coordinates=multi.coordinates)``: integration with α_c = π_c Q_c / Σ π Q (every channel's
-    full density at the point) agrees with multi-channel VEGAS and, on the same trained samplers, has a smaller
-    variance than the prior α (e+ e- > u u~ g g, VEGAS grids only)."""
+    full density at the point) agrees with multi-channel VEGAS and, on the same trained samplers and the same
+    points (paired: the generator state is replayed), has a smaller variance than the prior α
+    (e+ e- > u u~ g g, VEGAS grids only; ratio 0.79 here, 0.68–0.98 on seeds 3, 6, 8, 9)."""
     from madnis_py.nis import Integrator
 
     base = _base("e+ e- > u u~ g g", ["e+", "e-"], 500.0, {"ptj": 20, "drjj": 0.4})
     multi = MultiChannelIntegrand(base, fold_symmetric=False)
     integ = Integrator(multi.nis, multi.dims, channels=multi.n_channels, seed=3, flow=False, progress=False)
     integ.train(30_000)
+    state = integ.gen.get_state()
     prior = integ.integrate(40_000)
+    integ.gen.set_state(state)
     integ.coordinates = multi.coordinates
     bal = integ.integrate(40_000)
+    assert bal.channel_calls == prior.channel_calls
     folded = MultiChannelIntegrand(base)
     ref = MultiChannelVegas(folded, folded.dims, folded.n_channels, seed=21).integrate(40_000)
     assert _agree((bal.value, bal.error), (ref.value, ref.error)), (bal, ref.value, ref.error)

@@ -41,7 +41,9 @@ its density has the diagram's peaks:
   cos θ → −1 of one variable, which the VEGAS grid of the channel can learn.  With legs cut in pT
   (``leg_cuts``, ``energy_band=True``, default) a decay below the root draws the direction only inside the
   band where both daughters keep their minimum partonic-frame energies (E ≥ Σ √(m² + pT_min²) over their
-  legs; :mod:`channels.energy_band`), so points failing that bound are never generated.
+  legs; :mod:`channels.energy_band`), so points failing that bound are never generated; the root's own
+  decay of an s-channel tree (axis ẑ) draws |cos θ| ≤ 1 − δ when a daughter is a massless leg with cuts (its
+  energy is fixed there: the bound of the cut t-channel step, :meth:`PhaseSpaceChannel._root_decay_delta`).
 * **Luminosity** (hadronic only, 2 numbers): (τ, y) as :class:`~channels.luminosity.Luminosity`,
   with ŝ drawn by the top s-channel propagator's sampler when the diagram has one (e.g. a
   Breit–Wigner for the Z in Drell–Yan), else ∝ 1/ŝ (1/ŝ^ν when the lower limit is 0), on
@@ -235,11 +237,13 @@ def _axis_rotation(ref: Tensor | None, p: Tensor, root_s: Tensor) -> Tensor | No
 
 
 def _decay(u: Tensor, p: Tensor, s: Tensor, s1: Tensor, s2: Tensor,
-           ref: Tensor | None = None, band: tuple | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+           ref: Tensor | None = None, band: tuple | None = None,
+           delta: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Isotropic P → p1 p2 (angles of p1 in the P rest frame, polar axis along ``ref`` there, or ẑ);
     ``band = (Q, √ŝ, E1_min, E2_min, aligned)`` (aligned: the polar axis is Q's direction, as for a
     daughter of the root with the sibling axis): directions only where both daughters keep their minimum energies in
-    the Q frame (:mod:`channels.energy_band`).  ``(p1, p2, log q, ok)``."""
+    the Q frame (:mod:`channels.energy_band`); ``delta``: cos θ only on |cos θ| ≤ 1 − δ (cuts on a leaf
+    daughter of the root, see :meth:`PhaseSpaceChannel._root_decay_delta`).  ``(p1, p2, log q, ok)``."""
     lam = kallen(s, s1, s2)
     ok = (lam > 0) & (s > 0)
     root_s = s.clamp_min(1e-300).sqrt()
@@ -247,8 +251,13 @@ def _decay(u: Tensor, p: Tensor, s: Tensor, s1: Tensor, s2: Tensor,
     e1 = (s + s1 - s2) / (2.0 * root_s)
     r = _axis_rotation(ref, p, root_s)
     log_q = -log_volume(s, s1, s2)
-    if band is None:
+    if band is None and delta is None:
         local = from_angles(e1, pabs, 2.0 * u[:, 0] - 1.0, 2.0 * math.pi * u[:, 1])
+    elif band is None:  # |cos θ| ≤ 1 − δ, uniform
+        keep = 1.0 - delta
+        local = from_angles(e1, pabs, keep * (2.0 * u[:, 0] - 1.0), 2.0 * math.pi * u[:, 1])
+        log_q = log_q - torch.log(keep.clamp_min(1e-300))
+        ok = ok & (keep > 0)
     else:
         lo, hi, n_local = _band_frame(p, root_s, e1, pabs, r, band)
         cos_theta, phi, log_rel, in_band = band_angles(u, lo, hi, n_local)
@@ -299,8 +308,9 @@ def _rest_frame_vector(p1: Tensor, p: Tensor, m: Tensor, s1: Tensor) -> Tensor:
 
 
 def _decay_inverse(p1: Tensor, p: Tensor, s: Tensor, s1: Tensor, s2: Tensor,
-                   ref: Tensor | None = None, band: tuple | None = None) -> tuple[Tensor, Tensor, Tensor]:
-    """Inverse of :func:`_decay`: ``(u, log q, inside)`` (inside: in the energy band, or True)."""
+                   ref: Tensor | None = None, band: tuple | None = None,
+                   delta: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """Inverse of :func:`_decay`: ``(u, log q, inside)`` (inside: in the energy band / polar range, or True)."""
     root_s = s.clamp_min(1e-300).sqrt()
     v = _rest_frame_vector(p1, p, root_s, s1)
     r = _axis_rotation(ref, p, root_s)
@@ -308,9 +318,15 @@ def _decay_inverse(p1: Tensor, p: Tensor, s: Tensor, s1: Tensor, s2: Tensor,
         v = (r.transpose(-1, -2) @ v.unsqueeze(-1)).squeeze(-1)
     cos_theta, phi = angles(torch.cat([v.norm(dim=-1, keepdim=True), v], dim=-1))
     log_q = -log_volume(s, s1, s2)
-    if band is None:
+    if band is None and delta is None:
         u = torch.stack([(cos_theta + 1.0) / 2.0, phi / (2.0 * math.pi)], dim=-1)
         return u, log_q, torch.ones_like(cos_theta, dtype=torch.bool)
+    if band is None:
+        keep = 1.0 - delta
+        inside = (keep > 0) & (cos_theta.abs() <= keep * (1.0 + 1e-9))
+        c = (cos_theta / keep.clamp_min(1e-300)).clamp(-1.0, 1.0)
+        u = torch.stack([(c + 1.0) / 2.0, phi / (2.0 * math.pi)], dim=-1)
+        return u, log_q - torch.log(keep.clamp_min(1e-300)), inside
     pabs = kallen(s, s1, s2).clamp_min(0.0).sqrt() / (2.0 * root_s)
     e1 = (s + s1 - s2) / (2.0 * root_s)
     lo, hi, n_local = _band_frame(p, root_s, e1, pabs, r, band)
@@ -471,6 +487,15 @@ class PhaseSpaceChannel(Mapping):
                     if root.t_mass == 0.0 and nu_cut is not None:  # y = −t ≥ bδ > 0: as a cut-bounded s-channel line
                         self._t_sampler_cut = PowerLaw(nu_cut)
         self._band = self._energy_bands(leg_cuts) if energy_band else {}
+        # the root's own decay (s-channel tree, polar axis ẑ): massless leaf daughters with cuts bound its angle
+        self._root_decay_cuts: list[tuple[int, float, float]] = []  # (leaf node, pT_min, η_max)
+        if leg_cuts is not None and energy_band and not self.tree.spine:
+            for c in root.children:
+                nd = self.tree.nodes[c]
+                if nd.kind == "leaf" and nd.mass == 0.0:
+                    pt_min, eta_max = (float(v) for v in leg_cuts(next(iter(nd.legs))))
+                    if pt_min > 0.0 or math.isfinite(eta_max):
+                        self._root_decay_cuts.append((c, pt_min, eta_max))
         self.root_min = root.imin
         self.dims_in = 3 * n_out - 4 + (2 if self.hadronic else 0)
         self._n_lumi = 2 if self.hadronic else 0
@@ -568,13 +593,29 @@ class PhaseSpaceChannel(Mapping):
         return (mom[root], m[root], *self._band[i], aligned)
 
     def _root_t_cut(self, x: Tensor, s: Tensor, s2: Tensor) -> Tensor | None:
-        """δ with |cos θ| ≤ 1 − δ for the first emitted object k₁ (massless) of the t-spine, in the partonic
-        rest frame (θ from the beam), implied by its cuts: pT = E₁ sin θ ≥ pT_min with E₁ = (ŝ − s₂)/(2√ŝ), and
-        |η_lab| ≤ η_max ⇒ |η| = |artanh cos θ| ≤ η_max + |y_boost| (the frame moves with rapidity
-        y_boost = ½ ln(x₁/x₂) along z; both cuts are symmetric under the mirror map).  δ ≥ 1: nothing passes."""
-        if self._root_cut is None:
-            return None
-        pt_min, eta_max = self._root_cut
+        """δ with |cos θ| ≤ 1 − δ for the first emitted object k₁ (massless) of the t-spine (see
+        :meth:`_polar_delta`); None without cuts on it."""
+        return None if self._root_cut is None else self._polar_delta(self._root_cut, x, s, s2)
+
+    def _root_decay_delta(self, x: Tensor, s: dict[int, Tensor]) -> Tensor | None:
+        """δ with |cos θ| ≤ 1 − δ for the root's decay of an s-channel tree (axis ẑ of the partonic frame): the
+        largest bound of its massless leaf daughters with cuts (a daughter's direction is ±d̂, |cos θ| the same);
+        None without such daughters."""
+        delta = None
+        root = self.tree.root
+        for c, pt_min, eta_max in self._root_decay_cuts:
+            a, b = self.tree.nodes[root].children
+            d = self._polar_delta((pt_min, eta_max), x, s[root], s[b if a == c else a])
+            delta = d if delta is None else torch.maximum(delta, d)
+        return delta
+
+    def _polar_delta(self, cut: tuple[float, float], x: Tensor, s: Tensor, s2: Tensor) -> Tensor:
+        """δ with |cos θ| ≤ 1 − δ for a massless leg of a 2-body split of the partonic system (mass² ``s``,
+        sibling mass² ``s2``) in its rest frame (θ from the beam), implied by its cuts ``(pT_min, η_max)``:
+        pT = E₁ sin θ ≥ pT_min with E₁ = (ŝ − s₂)/(2√ŝ), and |η_lab| ≤ η_max ⇒ |η| = |artanh cos θ| ≤ η_max +
+        |y_boost| (the frame moves with rapidity y_boost = ½ ln(x₁/x₂) along z; both cuts are symmetric under
+        the mirror map).  δ ≥ 1: nothing passes."""
+        pt_min, eta_max = cut
         delta = torch.zeros_like(s)
         if pt_min > 0.0:
             e1 = (s - s2) / (2.0 * s.clamp_min(1e-300).sqrt())
@@ -636,7 +677,8 @@ class PhaseSpaceChannel(Mapping):
                 pa[b] = pa[i] - k1
             else:
                 k1, k2, lq, good = _decay(uu, mom[i], s[i], s[a], s[b], self._decay_ref(i, mom),
-                                          self._band_args(i, mom, m))
+                                          self._band_args(i, mom, m),
+                                          self._root_decay_delta(x, s) if i == tree.root else None)
             mom[a], mom[b] = k1, k2
             log_q = log_q + lq
             ok = ok & good
@@ -709,7 +751,8 @@ class PhaseSpaceChannel(Mapping):
                 pa[b] = pa[i] - mom[a]
             else:
                 uu, lq, in_band = _decay_inverse(mom[a], mom[i], s[i], s[a], s[b], self._decay_ref(i, mom),
-                                                 self._band_args(i, mom, m))
+                                                 self._band_args(i, mom, m),
+                                                 self._root_decay_delta(x, s) if i == tree.root else None)
                 inside = inside & in_band
             cols.extend([uu[:, 0], uu[:, 1]])
             log_q = log_q + lq

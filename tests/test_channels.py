@@ -470,12 +470,18 @@ def test_leg_cuts_support_is_the_cut_region_at_fixed_energy():
         assert bool(out.any()) and bool((ch.inverse(p0[out])[1] == -math.inf).all()), ch
 
 
-def _band_region(ch: PhaseSpaceChannel, p: torch.Tensor) -> torch.Tensor:
+def _band_region(ch: PhaseSpaceChannel, p: torch.Tensor, eta: bool = True) -> torch.Tensor:
     """Points whose every banded decay P → a b has E_a ≥ E_a,min and E_b ≥ E_b,min in the partonic frame,
-    from the momenta alone (energies summed over each daughter's legs)."""
+    from the momenta alone (energies summed over each daughter's legs), and whose leaf daughters of the root
+    with cuts pass them (pT; |η| too with ``eta``, exact at fixed energy only)."""
     q = p[:, :2].sum(1)
     e = kin.mdot(p[:, 2:], q.unsqueeze(1)) / kin.mass(q).unsqueeze(1)  # leg energies in the Q rest frame
     keep = torch.ones(p.shape[0], dtype=torch.bool)
+    for leaf, pt_min, eta_max in ch._root_decay_cuts:
+        leg = p[:, next(iter(ch.tree.nodes[leaf].legs))]  # topology leg numbers index p
+        keep &= kin.pt(leg) >= pt_min * (1 - 1e-9)
+        if eta:
+            keep &= kin.eta(leg).abs() <= eta_max + 1e-9
     for i, (ea, eb) in ch._band.items():
         for child, e_min in zip(ch.tree.nodes[i].children, (ea, eb)):
             legs = [k - 2 for k in ch.tree.nodes[child].legs]
@@ -487,17 +493,18 @@ def _band_region(ch: PhaseSpaceChannel, p: torch.Tensor) -> torch.Tensor:
 def test_energy_band_decays_density_and_inverse(name):
     """With pT cuts on the legs, decays below the root draw their angles inside the energy band (both daughters
     keep Σ √(m² + pT_min²) of their legs in the partonic frame): density = numerical Jacobian, exact inverse,
-    every generated point inside the band; aligned (daughters of the root) and misaligned axes both occur."""
+    every generated point inside the band; aligned (daughters of the root) and misaligned axes both occur.  A
+    massless leaf daughter of an s-channel root with cuts bounds the root decay's polar angle (pT, |η|)."""
     me, chs = channels_for(name, fold_symmetric=False, leg_cuts=_leg_cut)
-    banded = [ch for ch in chs if ch._band]
-    assert banded
+    banded = [ch for ch in chs if ch._band or ch._root_decay_cuts]
+    assert banded and any(ch._band for ch in banded)
     for k, ch in enumerate(banded):
         u = rand(gen(700 + k), 24, ch.dims_in, lo=0.02, hi=0.98)
         p, log_q = ch.forward(u)
         ok = torch.isfinite(log_q)  # q = 0 where a band is empty (the parent too soft for its daughters' cuts)
         assert int(ok.sum()) >= 8, ch
         u, p, log_q = u[ok], p[ok], log_q[ok]
-        assert bool(_band_region(ch, p).all()), ch
+        assert bool(_band_region(ch, p, eta=not ch.hadronic).all()), ch
         # the arc length varies fast near the band's edges: the better of two steps (truncation vs rounding)
         dev = torch.minimum((log_q - reference_log_q(ch, u, p, h=1e-5)).abs(),
                             (log_q - reference_log_q(ch, u, p, h=1e-6)).abs())
@@ -510,12 +517,13 @@ def test_energy_band_decays_density_and_inverse(name):
 def test_energy_band_support_is_the_band_region():
     """e+ e- > u u~ g g, pT > 20 GeV on every leg: each banded channel's volume (mean of 1/q over its own points)
     equals the band region's volume measured with the same channel without bands (mean of 1_band/q), within 4σ;
-    points outside the region get q = 0 from the inverse, and no point passing the cuts (all legs E ≥ pT_min)
-    is outside the support."""
+    points outside the region get q = 0 from the inverse, and no point passing the cuts (all legs E ≥ pT_min, a
+    leaf daughter of the root with pT ≥ pT_min, |η| ≤ η_max) is outside the support."""
     me = matrix_element("e+ e- > u u~ g g")
     free = build_channels(me.topologies, 500.0, False, fold_symmetric=False, leg_cuts=_leg_cut, energy_band=False)
     cut = build_channels(me.topologies, 500.0, False, fold_symmetric=False, leg_cuts=_leg_cut)
-    assert all(ch._band for ch in cut) and not any(ch._band for ch in free)
+    assert all(ch._band for ch in cut) and not any(ch._band or ch._root_decay_cuts for ch in free)
+    assert sum(bool(ch._root_decay_cuts) for ch in cut) == 6  # γ*/Z → q + (q̄ g g) and (q g g) + q̄
     for k, (ch, ch0) in enumerate(zip(cut, free)):
         p, log_q = ch.forward(rand(gen(800 + k), 40000, ch.dims_in))
         ok = torch.isfinite(log_q)
@@ -529,5 +537,5 @@ def test_energy_band_support_is_the_band_region():
         assert bool(region.any()) and bool((~region).any())
         assert bool((back[~region] == -math.inf).all()), ch
         assert bool(torch.isfinite(back[region]).all()), ch
-        passing = (p0[:, 2:, 0] >= 20.0).all(1)
+        passing = (p0[:, 2:, 0] >= 20.0).all(1) & (kin.pt(p0[:, 2:]) >= 20.0).all(1) & (kin.eta(p0[:, 2:]).abs() <= 2.5).all(1)
         assert bool(region[passing].all()), ch

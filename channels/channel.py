@@ -564,8 +564,8 @@ class PhaseSpaceChannel(Mapping):
         if leg_cuts is None:
             return {}
         nodes = self.tree.nodes
-        floor: dict[int, float] = {}  # node -> (E_min, Σ masses)
-        extra: dict[int, bool] = {}
+        floor: dict[int, float] = {}  # node -> E_min (GeV)
+        extra: dict[int, bool] = {}   # node -> some leg below it has a pT cut
         for i, nd in enumerate(nodes):  # children before parents
             if nd.kind == "leaf":
                 pt_min = float(leg_cuts(next(iter(nd.legs)))[0])
@@ -603,8 +603,8 @@ class PhaseSpaceChannel(Mapping):
         None without such daughters."""
         delta = None
         root = self.tree.root
+        a, b = self.tree.nodes[root].children
         for c, pt_min, eta_max in self._root_decay_cuts:
-            a, b = self.tree.nodes[root].children
             d = self._polar_delta((pt_min, eta_max), x, s[root], s[b if a == c else a])
             delta = d if delta is None else torch.maximum(delta, d)
         return delta

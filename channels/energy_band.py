@@ -15,9 +15,11 @@ passing point's region.
 The polar axis of the decay stays where the channel puts it (ẑ′, e.g. along the sibling, so that
 collinear peaks sit at cos θ = ±1); n̂ makes the angle ψ with it and has azimuth φₙ.  cos θ is drawn
 uniformly on the θ range where the band meets the circle of fixed θ, φ − φₙ uniformly on the band's two
-symmetric arcs of that circle (± [acos t_hi, acos t_lo], t = cos(φ − φₙ)).  Density w.r.t. the solid
-angle: 1 / (Δcos θ · 2 L(θ)), L the length of one arc; when the band does not bind, cos θ is the
-original 2u₀ − 1 and φ = φₙ + (2u₁ − 1)π.  For the daughters of the root's children n̂ is the sibling
+symmetric arcs of that circle (φ − φₙ ∈ ± [acos t_hi, acos t_lo], t = cos(φ − φₙ)), walked counter-clockwise
+from the frame's own φ = 0 so that the azimuth keeps its origin and order.  Density w.r.t. the solid angle:
+1 / (Δcos θ · 2 L(θ)), L the length of one arc; where the band does not bind, cos θ = 2u₀ − 1 and φ = 2πu₁ as
+without it.  (A first version measured φ from φₙ, which moves event by event in the decay frame: u g > e+ ve d g
+lost 7 % of its NIS error that way.)  For the daughters of the root's children n̂ is the sibling
 axis itself (P + sibling = Q), ψ = 0, and the band is a plain cos θ range.
 """
 from __future__ import annotations
@@ -79,14 +81,42 @@ def _frame(n_local: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     return cpsi, spsi, torch.atan2(spsi, cpsi), torch.atan2(n_local[:, 1], n_local[:, 0])
 
 
+def _allowed_intervals(phin: Tensor, g0: Tensor, length: Tensor) -> tuple[Tensor, Tensor]:
+    """(starts, ends) ``[n, 7]``: the band's arcs of a circle as intervals of [0, 2π) in the frame's own azimuth,
+    in increasing order (some empty): the complement of the two gaps |φ − φₙ| < g0 and |φ − φₙ − π| < π − g0 − L."""
+    two_pi = 2.0 * math.pi
+    pieces_lo, pieces_hi = [], []
+    for center, half in ((torch.remainder(phin, two_pi), g0),
+                         (torch.remainder(phin + math.pi, two_pi), (math.pi - g0 - length).clamp_min(0.0))):
+        for k in (-1.0, 0.0, 1.0):
+            lo = (center - half + k * two_pi).clamp(0.0, two_pi)
+            hi = (center + half + k * two_pi).clamp(0.0, two_pi)
+            empty = hi <= lo
+            pieces_lo.append(torch.where(empty, torch.full_like(lo, two_pi), lo))
+            pieces_hi.append(torch.where(empty, torch.full_like(hi, two_pi), hi))
+    lo, order = torch.sort(torch.stack(pieces_lo, -1), dim=-1)
+    hi = torch.stack(pieces_hi, -1).gather(-1, order)
+    starts = torch.cat([torch.zeros_like(lo[:, :1]), hi], -1)
+    ends = torch.cat([lo, torch.full_like(lo[:, :1], two_pi)], -1)
+    return starts, torch.maximum(ends, starts)
+
+
 def band_angles(u: Tensor, lo: Tensor, hi: Tensor, n_local: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """``u [n, 2]`` → (cos θ, φ, log of the density w.r.t. the solid angle relative to 1/(4π), ok)."""
+    """``u [n, 2]`` → (cos θ, φ, log of the density w.r.t. the solid angle relative to 1/(4π), ok).
+
+    φ keeps the frame's own origin and order: u₁ runs over the band's arcs counter-clockwise from φ = 0, so where
+    the band does not bind φ = 2πu₁ exactly (the unbanded map) and the azimuth is not re-centred event by event."""
     cpsi, spsi, psi, phin = _frame(n_local)
     ca, cb, ok = _theta_range(lo, hi, psi)
     c = cb + u[:, 0] * (ca - cb)
     g0, length = _arcs(c, lo, hi, cpsi, spsi)
-    v = 2.0 * u[:, 1] - 1.0
-    phi = phin + torch.where(v >= 0, torch.ones_like(v), -torch.ones_like(v)) * (g0 + v.abs() * length)
+    starts, ends = _allowed_intervals(phin, g0, length)
+    widths = ends - starts
+    cum = torch.cumsum(widths, -1)
+    t = (u[:, 1] * cum[:, -1]).unsqueeze(-1)
+    idx = torch.searchsorted(cum.contiguous(), t.contiguous(), right=False).clamp_max(widths.shape[-1] - 1)
+    before = (cum - widths).gather(-1, idx)
+    phi = (starts.gather(-1, idx) + (t - before)).squeeze(-1)
     log_rel = LOG_4PI - torch.log((ca - cb).clamp_min(TINY)) - torch.log((2.0 * length).clamp_min(TINY))
     return c, phi, log_rel, ok & (length > 0)
 
@@ -103,7 +133,9 @@ def band_angles_inverse(cos_theta: Tensor, phi: Tensor, lo: Tensor, hi: Tensor, 
     v = (dphi.abs() - g0) / length.clamp_min(TINY)
     tol = 1e-9
     inside = ok & (length > 0) & (u0 >= -tol) & (u0 <= 1.0 + tol) & (v >= -tol) & (v <= 1.0 + tol)
-    v = v.clamp(0.0, 1.0)
-    u1 = 0.5 * (1.0 + torch.where(dphi >= 0, v, -v))
+    starts, ends = _allowed_intervals(phin, g0, length)
+    widths = ends - starts
+    t = (torch.minimum(phi.unsqueeze(-1), ends) - starts).clamp_min(0.0).sum(-1)
+    u1 = (t / widths.sum(-1).clamp_min(TINY)).clamp(0.0, 1.0)
     log_rel = LOG_4PI - torch.log(width) - torch.log((2.0 * length).clamp_min(TINY))
     return torch.stack([u0.clamp(0.0, 1.0), u1], dim=-1), log_rel, inside

@@ -557,10 +557,12 @@ class PhaseSpaceChannel(Mapping):
         a, b = node.children
         return torch.clamp_min(torch.as_tensor(self._current_mass(a, m)) + self._current_mass(b, m), node.imin)
 
-    def _energy_bands(self, leg_cuts: Callable[[int], tuple[float, float]] | None) -> dict[int, tuple[float, float]]:
+    def _energy_bands(self, leg_cuts: Callable[[int], tuple[float, float]] | None
+                      ) -> dict[int, tuple[float, float, bool]]:
         """Decays whose daughters have minimum partonic-frame energies from the legs' pT cuts:
-        node → (E_a,min, E_b,min) in GeV, E_min = Σ over the daughter's legs of √(m² + pT_min²).  The root's
-        own decay (daughter energies fixed by the masses) and t-channel steps are not decays here."""
+        node → (E_a,min, E_b,min, aligned) in GeV, E_min = Σ over the daughter's legs of √(m² + pT_min²);
+        aligned: a daughter of the root with the sibling axis (P + sibling = Q, the band is a cos θ range).  The
+        root's own decay (daughter energies fixed by the masses) and t-channel steps are not decays here."""
         if leg_cuts is None:
             return {}
         nodes = self.tree.nodes
@@ -582,15 +584,14 @@ class PhaseSpaceChannel(Mapping):
                 continue
             a, b = nd.children
             if extra[a] or extra[b]:
-                bands[i] = (floor[a], floor[b])
+                bands[i] = (floor[a], floor[b], nd.parent == self.tree.root and self.decay_axis == "sibling")
         return bands
 
     def _band_args(self, i: int, mom: dict[int, Tensor], m: dict[int, Tensor]) -> tuple | None:
         if i not in self._band:
             return None
         root = self.tree.root
-        aligned = self.tree.nodes[i].parent == root and self.decay_axis == "sibling"
-        return (mom[root], m[root], *self._band[i], aligned)
+        return (mom[root], m[root], *self._band[i])
 
     def _root_t_cut(self, x: Tensor, s: Tensor, s2: Tensor) -> Tensor | None:
         """δ with |cos θ| ≤ 1 − δ for the first emitted object k₁ (massless) of the t-spine (see

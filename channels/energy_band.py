@@ -81,6 +81,11 @@ def _frame(n_local: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     return cpsi, spsi, torch.atan2(spsi, cpsi), torch.atan2(n_local[:, 1], n_local[:, 0])
 
 
+def _log_rel(ca: Tensor, cb: Tensor, length: Tensor) -> Tensor:
+    """log of the band density w.r.t. the solid angle relative to 1/(4π): 4π / (Δcos θ · 2L)."""
+    return LOG_4PI - torch.log((ca - cb).clamp_min(TINY)) - torch.log((2.0 * length).clamp_min(TINY))
+
+
 def _allowed_intervals(phin: Tensor, g0: Tensor, length: Tensor) -> tuple[Tensor, Tensor]:
     """(starts, ends) ``[n, 7]``: the band's arcs of a circle as intervals of [0, 2π) in the frame's own azimuth,
     in increasing order (some empty): the complement of the two gaps |φ − φₙ| < g0 and |φ − φₙ − π| < π − g0 − L."""
@@ -117,8 +122,7 @@ def band_angles(u: Tensor, lo: Tensor, hi: Tensor, n_local: Tensor) -> tuple[Ten
     idx = torch.searchsorted(cum.contiguous(), t.contiguous(), right=False).clamp_max(widths.shape[-1] - 1)
     before = (cum - widths).gather(-1, idx)
     phi = (starts.gather(-1, idx) + (t - before)).squeeze(-1)
-    log_rel = LOG_4PI - torch.log((ca - cb).clamp_min(TINY)) - torch.log((2.0 * length).clamp_min(TINY))
-    return c, phi, log_rel, ok & (length > 0)
+    return c, phi, _log_rel(ca, cb, length), ok & (length > 0)
 
 
 def band_angles_inverse(cos_theta: Tensor, phi: Tensor, lo: Tensor, hi: Tensor, n_local: Tensor
@@ -126,8 +130,7 @@ def band_angles_inverse(cos_theta: Tensor, phi: Tensor, lo: Tensor, hi: Tensor, 
     """Inverse of :func:`band_angles`: (u ``[n, 2]``, log density relative to 1/(4π), inside the band)."""
     cpsi, spsi, psi, phin = _frame(n_local)
     ca, cb, ok = _theta_range(lo, hi, psi)
-    width = (ca - cb).clamp_min(TINY)
-    u0 = (cos_theta - cb) / width
+    u0 = (cos_theta - cb) / (ca - cb).clamp_min(TINY)
     g0, length = _arcs(cos_theta, lo, hi, cpsi, spsi)
     dphi = torch.remainder(phi - phin + math.pi, 2.0 * math.pi) - math.pi  # (−π, π]
     v = (dphi.abs() - g0) / length.clamp_min(TINY)
@@ -137,5 +140,4 @@ def band_angles_inverse(cos_theta: Tensor, phi: Tensor, lo: Tensor, hi: Tensor, 
     widths = ends - starts
     t = (torch.minimum(phi.unsqueeze(-1), ends) - starts).clamp_min(0.0).sum(-1)
     u1 = (t / widths.sum(-1).clamp_min(TINY)).clamp(0.0, 1.0)
-    log_rel = LOG_4PI - torch.log(width) - torch.log((2.0 * length).clamp_min(TINY))
-    return torch.stack([u0.clamp(0.0, 1.0), u1], dim=-1), log_rel, inside
+    return torch.stack([u0.clamp(0.0, 1.0), u1], dim=-1), _log_rel(ca, cb, length), inside

@@ -482,7 +482,7 @@ def _band_region(ch: PhaseSpaceChannel, p: torch.Tensor, eta: bool = True) -> to
         keep &= kin.pt(leg) >= pt_min * (1 - 1e-9)
         if eta:
             keep &= kin.eta(leg).abs() <= eta_max + 1e-9
-    for i, (ea, eb) in ch._band.items():
+    for i, (ea, eb, _aligned) in ch._band.items():
         for child, e_min in zip(ch.tree.nodes[i].children, (ea, eb)):
             legs = [k - 2 for k in ch.tree.nodes[child].legs]
             keep &= e[:, legs].sum(1) >= e_min * (1 - 1e-9)

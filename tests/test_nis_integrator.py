@@ -286,6 +286,36 @@ def test_multichannel_toy_error_is_honest() -> None:
     assert spread < 3 * max(r.error for r in runs)  # the reported errors are not far below the run-to-run spread
 
 
+def _peaks_coordinates(x: torch.Tensor, channel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every channel's view of the toy's points: x_c′ = G_c′⁻¹(G_c(x)) and log g_c′ at the physical point."""
+    m = PEAKS[channel]
+    a, b = _cauchy_pieces(m, MAP_GAMMA)
+    p = (m + MAP_GAMMA * torch.tan(a + x * (b - a))).clamp(0.0, 1.0)
+    xs, log_g = [], []
+    for c in range(2):
+        a2, b2 = _cauchy_pieces(PEAKS[c], MAP_GAMMA)
+        xs.append(((torch.atan((p - PEAKS[c]) / MAP_GAMMA) - a2) / (b2 - a2)).clamp(0.0, 1.0))
+        log_g.append(torch.log(channel_density(p, c)))
+    return torch.stack(xs, dim=1), torch.stack(log_g, dim=1)
+
+
+def test_balance_heuristic_keeps_the_toy_honest_with_small_defensive_shares() -> None:
+    """With balance-heuristic α (``coordinates``) the defensive shares default to 1 % / 0.5 %: a point of channel c
+    at the other peak gets α_c = π_c Q_c / Σ π Q, so its weight is bounded by the other channel's density there —
+    the bound the 2 % grid share gives the learned α (previous test).  Same toy, same budget: the mean of the
+    fresh runs is exact within its error and the reported errors match the run-to-run spread."""
+    integ = Integrator(peaks_multichannel, dims=2, channels=2, seed=1, coordinates=_peaks_coordinates, progress=False)
+    assert integ.config["flow_mixture"] == 0.01 and integ.config["grid_mixture"] == 0.005
+    assert integ.config["train_mixture"] == 0.01 and integ.config["train_grid_mixture"] == 0.2
+    integ.train(calls=100_000)
+    runs = [integ.integrate(calls=100_000) for _ in range(6)]
+    mean, err = _mean_of_runs(runs)
+    assert abs(mean - PEAKS_EXACT) < 4 * err, f"pull {(mean - PEAKS_EXACT) / err:.1f}"
+    spread = statistics.stdev(r.value for r in runs)
+    assert spread < 3 * max(r.error for r in runs)
+    print("balance toy", [f"{r.value:.6g}±{r.error:.2g} ε {r.unweighting_efficiency:.3f}" for r in runs], mean, err)
+
+
 def test_learned_channel_weights_default_and_prior_penalty() -> None:
     """After a multi-channel warm start with ≥ 1e5 flow calls the channel-weight network is on by default.
     Its variance loss is blind where a channel hardly samples: on the two-peak toy (2·10⁵ training calls,

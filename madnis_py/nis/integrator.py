@@ -90,6 +90,14 @@ integration density (the importance ratio uses the density the samples came from
 10⁶ calls (one seed): g g > t t~ g rel. error 7.75e-4 → 8.33e-4, ε 0.0179 → 0.0110; e+ e- > e+ ve mu- vm~
 1.10e-3 → 1.08e-3, ε 0.0046 → 0.0058; u g > e+ ve d g 3.32e-3 → 2.61e-3, ε 0.0011 → 0.0020; e+ e- > u u~ g g
 unchanged (flows unused) — better on two, worse on one, within single-seed noise: off by default.
+With balance-heuristic α (``coordinates``) the defaults are m = 1 % and m_g = 0.5 % (``BALANCE_FLOW_MIXTURE``,
+``BALANCE_GRID_MIXTURE``; training: ``train_mixture`` = m, ``train_grid_mixture`` 20 % as before): there a point's weight
+is already bounded by every channel that samples it, which is what the grid share does for the learned α, and the
+shares cost up to m (1 + r)/(1 − m) relative variance where the flows are good.  Measured at 10⁶ calls (3·10⁵ training,
+7·10⁵ fresh; rel. error and strict / partial ε, 5 % + 2 % → 1 % + 0.5 %): g g > t t~ g seed 1 3.82e-4 → 3.36e-4, 0.047 /
+0.39 → 0.032 / 0.43; seed 2 3.73e-4 → 3.26e-4, 0.049 / 0.43 → 0.080 / 0.43; u g > e+ ve d g seed 1 1.39e-3 → 1.33e-3,
+0.0082 / 0.040 → 0.0103 / 0.051; e+ e- > u u~ g g seed 1 1.15e-3 → 1.13e-3, 0.0129 / 0.048 → 0.0141 / 0.048
+(benchmarks/RESULTS.md).
 
 Training (``train(calls)``)
 ---------------------------
@@ -207,6 +215,11 @@ MC_MIN_POINTS = 10
 MC_WARMUP_CALLS = 30_000
 #: flow-training calls from which the multi-channel defaults switch to learning rate 1e-3, batches of 1024
 LARGE_FLOW_CALLS = 100_000
+#: defensive shares (``flow_mixture``, ``grid_mixture``) by default with balance-heuristic α (``coordinates``):
+#: the balance heuristic already bounds a point's weight by every channel that samples it, and the shares cost up to
+#: m (1 + r) relative variance where the flows are good (see "Defensive mixture")
+BALANCE_FLOW_MIXTURE = 0.01
+BALANCE_GRID_MIXTURE = 0.005
 
 
 @dataclass
@@ -366,8 +379,9 @@ class Integrator:
         # learning_rate / batch_size None: chosen by the first train() from its budget (see "Training" above)
         if learning_rate is not None and not learning_rate > 0:
             raise InputError(f"learning_rate must be > 0, got {learning_rate}")
+        balance = coordinates is not None  # balance-heuristic α at integration: smaller defensive shares
         if flow_mixture is None:
-            flow_mixture = 0.05 if warmup == "multichannel" else 0.0
+            flow_mixture = (BALANCE_FLOW_MIXTURE if balance else 0.05) if warmup == "multichannel" else 0.0
         if not 0.0 <= flow_mixture < 1.0:
             raise InputError(f"flow_mixture must be in [0, 1), got {flow_mixture}")
         if train_mixture is None:
@@ -375,7 +389,7 @@ class Integrator:
         if not 0.0 <= train_mixture < 1.0:
             raise InputError(f"train_mixture must be in [0, 1), got {train_mixture}")
         if grid_mixture is None:
-            grid_mixture = 0.02 if warmup == "multichannel" else 0.0
+            grid_mixture = (BALANCE_GRID_MIXTURE if balance else 0.02) if warmup == "multichannel" else 0.0
         if not 0.0 <= grid_mixture < 1.0 or flow_mixture + grid_mixture >= 1.0 or train_mixture + grid_mixture >= 1.0:
             raise InputError(f"grid_mixture must be in [0, 1) with flow_mixture + grid_mixture < 1 and "
                              f"train_mixture + grid_mixture < 1, got {grid_mixture}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -131,6 +132,17 @@ def _scale_value(section: str, value: Any) -> float | str:
     return _number(section, value)
 
 
+DEVICE_PATTERN = re.compile(r"(cpu|cuda)(:\d+)?$")
+
+
+def _device(value: Any) -> str:
+    """The card's ``device``: ``cpu`` (default), ``cuda`` or ``cuda:N`` (whether it exists is checked at run time)."""
+    text = str(value).strip().lower()
+    if isinstance(value, bool) or not DEVICE_PATTERN.match(text) or text.startswith("cpu:"):
+        raise CardError(f"'device' must be 'cpu', 'cuda' or 'cuda:N', got {value!r}")
+    return text
+
+
 def parse_card(data: Any, source: str = "") -> RunCard:
     """Validate a card already loaded from YAML (a mapping)."""
     if not isinstance(data, Mapping):
@@ -230,7 +242,7 @@ def parse_card(data: Any, source: str = "") -> RunCard:
     seed = data.get("seed", 1)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise CardError(f"'seed' must be a non-negative integer, got {seed!r}")
-    device = str(data.get("device", "cpu"))
+    device = _device(data.get("device", "cpu"))
 
     return RunCard(
         process=data["process"],

@@ -41,6 +41,19 @@ from .integrate import IntegrationResult, integrate_flat, integrate_vegas
 from .unweighting import unweighting_efficiency
 
 
+def run_device(name: str) -> torch.device:
+    """The card's device as a torch device; one clear line if this machine does not have it."""
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"the card asks for device '{name}' but CUDA is not available here "
+                             f"(torch {torch.__version__}, torch.cuda.is_available() is False): use 'device: cpu'")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise InputError(f"the card asks for device '{name}' but this machine has "
+                             f"{torch.cuda.device_count()} CUDA device(s)")
+    return device
+
+
 def _log(msg: str, quiet: bool) -> None:
     if not quiet:
         print(msg, file=sys.stderr, flush=True)
@@ -76,7 +89,7 @@ def prepare(card: RunCard, quiet: bool = False) -> PreparedRun:
         what = "partons of the proton beams" if hadronic else f"the beam particles {card.collider.beams}"
         raise InputError(f"no subprocess of '{card.process}' has incoming {what}")
     groups = group_subprocesses(usable)
-    device = torch.device(card.device)
+    device = run_device(card.device)
     built: list[tuple[SubprocessGroup, Any]] = []
     dropped: list[tuple[str, str]] = []
     for g in groups:

@@ -19,6 +19,27 @@ def test_defaults():
     assert c.integrator.method == "vegas" and c.collider.hadronic
 
 
+def test_device_key():
+    assert card().device == "cpu"
+    assert card(device="CUDA").device == "cuda" and card(device="cuda:1").device == "cuda:1"
+
+
+def test_missing_cuda_device_is_one_clear_error():
+    """A card may name a GPU this machine lacks: one line at run time, not a torch traceback."""
+    import torch
+
+    from madnis_py.errors import InputError
+    from madnis_py.run import run_device
+    assert run_device("cpu") == torch.device("cpu")
+    if torch.cuda.is_available():
+        assert run_device("cuda").type == "cuda"
+        with pytest.raises(InputError, match="CUDA device"):
+            run_device(f"cuda:{torch.cuda.device_count()}")
+    else:
+        with pytest.raises(InputError, match="CUDA is not available here"):
+            run_device("cuda")
+
+
 def test_full_card():
     c = card(scale={"renormalization": "HT/2", "factorization": 91.188}, alpha_s=0.118,
              cuts={"ptj": 20, "etaj": 5, "mmllmax": -1}, parameters={"MT": 172.5},
@@ -41,6 +62,9 @@ def test_full_card():
         ({"collider": {"beams": ["p", "p"], "sqrt_s": -1}}, "positive"),
         ({"alpha_s": "running"}, "alpha_s"),
         ({"seed": -3}, "seed"),
+        ({"device": "gpu"}, "'device' must be 'cpu', 'cuda' or 'cuda:N'"),
+        ({"device": "cpu:1"}, "'device' must be"),
+        ({"device": True}, "'device' must be"),
     ],
 )
 def test_bad_cards(extra, message):

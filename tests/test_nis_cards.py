@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch
 
 from madnis_py.card import parse_card
 from madnis_py.errors import CardError
@@ -100,3 +101,16 @@ def test_checkpoint_needs_method_madnis() -> None:
     card["integrator"]["checkpoint"] = "run.pt"
     with pytest.raises(CardError, match="needs 'method: madnis'"):
         parse_card(card)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("base", [_card("madnis", 12_000), {**HADRONIC["pp_tt"], "integrator": {"method": "madnis",
+                                                                                                "calls": 16_000}}])
+def test_madnis_card_on_cuda_agrees_with_multichannel_vegas_on_cpu(base) -> None:
+    """``device: cuda``: |M|², PDFs, channels, flows and training on the GPU give the CPU's σ within 4 combined σ."""
+    gpu = integrate_card(parse_card({**base, "device": "cuda", "seed": 7}), quiet=True)
+    ref = integrate_card(parse_card({**base, "integrator": {"method": "vegas-multichannel", "calls": 40_000},
+                                     "seed": 8}), quiet=True)
+    diff = abs(gpu["cross_section_pb"] - ref["cross_section_pb"])
+    assert diff < 4 * math.hypot(gpu["error_pb"], ref["error_pb"]), (gpu["cross_section_pb"], ref["cross_section_pb"])
+    assert gpu["n_calls"] <= base["integrator"]["calls"] and gpu["relative_error"] < 0.03

@@ -132,13 +132,13 @@ def _scale_value(section: str, value: Any) -> float | str:
     return _number(section, value)
 
 
-DEVICE_PATTERN = re.compile(r"(cpu|cuda)(:\d+)?$")
+DEVICE_PATTERN = re.compile(r"cpu|cuda(:\d+)?")
 
 
 def _device(value: Any) -> str:
     """The card's ``device``: ``cpu`` (default), ``cuda`` or ``cuda:N`` (whether it exists is checked at run time)."""
     text = str(value).strip().lower()
-    if isinstance(value, bool) or not DEVICE_PATTERN.match(text) or text.startswith("cpu:"):
+    if not DEVICE_PATTERN.fullmatch(text):
         raise CardError(f"'device' must be 'cpu', 'cuda' or 'cuda:N', got {value!r}")
     return text
 

@@ -1,8 +1,10 @@
 """Card validation: defaults, clear errors for bad keys and values."""
 import pytest
+import torch
 
 from madnis_py.card import parse_card
-from madnis_py.errors import CardError
+from madnis_py.errors import CardError, InputError
+from madnis_py.run import run_device
 
 BASE = {"process": "p p > t t~", "collider": {"beams": ["p", "p"], "sqrt_s": 13000}}
 
@@ -26,10 +28,6 @@ def test_device_key():
 
 def test_missing_cuda_device_is_one_clear_error():
     """A card may name a GPU this machine lacks: one line at run time, not a torch traceback."""
-    import torch
-
-    from madnis_py.errors import InputError
-    from madnis_py.run import run_device
     assert run_device("cpu") == torch.device("cpu")
     if torch.cuda.is_available():
         assert run_device("cuda").type == "cuda"

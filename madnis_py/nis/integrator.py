@@ -160,7 +160,8 @@ and each set's mean unbiased); Î_c is their average and Var Î_c = Σ_j (mean_j
 their spread alone — an unbiased variance estimate with 15 degrees of freedom per channel.  In the 7–8 dimensions
 of 2 → 3 and 2 → 4 processes the stratified cubes are coarse (3–4 per axis at 10⁵ points), while a Sobol set is
 balanced in every projection: on the benchmark's trained samplers (3·10⁵ training calls, 7·10⁵ fresh points) the
-variance fell 3.3× on g g > t t~ g and by 31 % on e+ e- > u u~ g g (benchmarks/RESULTS.md); on the 2-d toys of the
+variance fell 2.5–3.3× on g g > t t~ g, 2.0–2.2× on
+u g > e+ ve d g and e+ e- > e+ ve mu- vm~, 30 % on e+ e- > u u~ g g (benchmarks/RESULTS.md); on the 2-d toys of the
 tests the cubes are as good.  Event weights W = N/(M_c n_j) w as for the strata.
 
 Grid-bypassing share (``grid_mixture`` = m_g, default 2 % with the multi-channel warm start, else 0): these

@@ -1050,7 +1050,8 @@ class Integrator:
         mean = torch.zeros(k, dtype=torch.float64, device=self.device).index_add_(0, ch_h, mean_h / m_h)
         if self.config["qmc"]:
             # M_c independent randomisations: Var Î_c = Σ_j (mean_j − Î_c)² / (M_c (M_c − 1))
-            err2 = torch.zeros_like(mean).index_add_(0, ch_h, (mean_h - mean[ch_h]) ** 2 / (m_h * (m_h - 1.0).clamp_min(1.0)))
+            dev2 = (mean_h - mean[ch_h]) ** 2 / (m_h * (m_h - 1.0).clamp_min(1.0))
+            err2 = torch.zeros_like(mean).index_add_(0, ch_h, dev2)
         else:
             err2 = torch.zeros_like(mean).index_add_(0, ch_h, var_h / m_h ** 2)
         event_w = w * n / (big_m * n_h[h])  # W = N / (M_c n_h) w, ⟨W⟩ = Î

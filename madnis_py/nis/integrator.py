@@ -995,11 +995,13 @@ class Integrator:
             if self.config["qmc"]:  # replicas of scrambled Sobol points play the strata (see _run for the error)
                 reps = min(QMC_REPLICAS, n_c)
                 sizes = [n_c // reps + (1 if j < n_c % reps else 0) for j in range(reps)]
-                for j, size in enumerate(sizes):
-                    seed = int(torch.randint(0, 2 ** 31 - 1, (1,), generator=self.gen, device=self.device))
-                    eng = torch.quasirandom.SobolEngine(d, scramble=True, seed=seed)
-                    rs.append(eng.draw(size, dtype=torch.float64).to(self.device).clamp(1e-16, 1.0 - 1e-16))
-                    hs.append(torch.full((size,), offset + j, dtype=torch.long, device=self.device))
+                # all seeds in one draw (one host sync; on CPU the same numbers as one draw each)
+                seeds = torch.randint(0, 2 ** 31 - 1, (reps,), generator=self.gen, device=self.device).tolist()
+                sets = [torch.quasirandom.SobolEngine(d, scramble=True, seed=s_).draw(size, dtype=torch.float64)
+                        for s_, size in zip(seeds, sizes)]  # drawn on the CPU, moved in one copy
+                rs.append(torch.cat(sets).to(self.device).clamp(1e-16, 1.0 - 1e-16))
+                hs.append(offset + torch.repeat_interleave(
+                    torch.arange(reps, device=self.device), torch.tensor(sizes, device=self.device)))
                 ms.append(torch.full((n_c,), float(reps), dtype=torch.float64, device=self.device))
                 offset += reps
                 continue

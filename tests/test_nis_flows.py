@@ -93,7 +93,7 @@ def test_untrained_flow_reproduces_the_vegas_map() -> None:
 
 
 def test_channel_flows_batched_dispatch_equals_per_channel_flows() -> None:
-    """A mixed-channel batch (splines run once over all points) gives each channel's own flow exactly."""
+    """A mixed-channel batch (splines run once over all points) gives each channel's own flow, to float32 rounding."""
     from madnis_py.nis import ChannelFlows
 
     g = torch.Generator().manual_seed(1)
@@ -109,7 +109,9 @@ def test_channel_flows_batched_dispatch_equals_per_channel_flows() -> None:
         for c in range(4):
             sel = ch == c
             u_c, lq_c = cf.flows[c].forward(r[sel])
-            assert torch.equal(u_c, u[sel]) and torch.allclose(lq_c, lq[sel], atol=1e-12, rtol=0)
+            # the padded batched matmul and the per-channel Linear may take different float32 kernels: bit-equal on
+            # AMD AVX2, 6e-7 (points) and 1.3e-5 (log q) apart on Intel AVX-512 MKL; a wrong channel is O(0.1) off
+            assert torch.allclose(u_c, u[sel], atol=1e-5, rtol=0) and torch.allclose(lq_c, lq[sel], atol=1e-4, rtol=0)
     assert torch.allclose(r2, r, atol=1e-9, rtol=0) and torch.allclose(lq2, lq, atol=1e-8, rtol=0)
     # the per-channel conditioner path (used for large batches) gives the same points and densities
     cf.padded = False

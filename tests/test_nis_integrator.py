@@ -146,8 +146,8 @@ def test_multichannel_toy_each_channel_covers_one_peak() -> None:
     """Two channels, each mapping one peak, with balance-heuristic α (``coordinates``, as cards use it): the value
     is exact within its error and the flows reduce the variance of vegas at the same calls more than 10-fold
     (seeds 1-3, four fresh samples each, Intel AVX-512: 18-65; seed 1: 43, 54, 39, 50; without flows 1.9), and
-    beat the same channels without flows.  With the learned α instead (the API default without ``coordinates``) the value is
-    still tested, but the reduction is not: there the trained flows keep a rare-weight tail near a corner of the
+    beat the same channels without flows.  With the learned α instead (the API default without ``coordinates``)
+    the value is still tested, but the reduction is not: there the trained flows keep a rare-weight tail near a corner of the
     VEGAS grid, and whether a 6.4e4-point sample hits it decides the error estimate — 1.0-22.6 over the same
     seeds and samples (31 on the AMD machine that set the old bound of 5, 2.5 on Intel AVX-512: the training
     follows the float rounding of the CPU's kernels)."""

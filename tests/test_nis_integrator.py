@@ -308,6 +308,32 @@ def _peaks_coordinates(x: torch.Tensor, channel: torch.Tensor) -> tuple[torch.Te
     return torch.stack(xs, dim=1), torch.stack(log_g, dim=1)
 
 
+def test_balance_alpha_is_evaluated_only_where_the_integrand_is_nonzero() -> None:
+    """Cut-failing points (f = 0) have w = 0 whatever α is: the balance heuristic (every channel's inverse map and
+    flow) is skipped there, α = 0, and the estimate is unchanged — the toy with half the square cut away."""
+    seen: list[int] = []
+
+    def cut_f(x, channel):
+        w, dens, p = peaks_multichannel(x, channel)
+        return torch.where(p[:, 0] < 0.5, w, torch.zeros_like(w)), dens, p
+
+    def coords(x, channel):
+        seen.append(x.shape[0])
+        return _peaks_coordinates(x, channel)
+
+    integ = Integrator(cut_f, dims=2, channels=2, seed=1, coordinates=coords, progress=False)
+    integ.train(calls=20_000)
+    seen.clear()
+    s = integ.sample(20_000)
+    zero = s.weights == 0
+    assert int(zero.sum()) > 100  # (channel 1 keeps only its uniform share of the points; most of them fail)
+    assert bool((s.alpha[zero] == 0).all()) and bool((s.alpha[~zero] > 0).all())
+    assert sum(seen) == int((~zero).sum())  # the heuristic saw the non-zero points only
+    res = integ.integrate(calls=40_000)
+    # the peak at x = 0.7 lies 5.5 σ_x beyond the cut at 0.5: the integral is half the toy's to 1e-7
+    assert abs(res.value - PEAKS_EXACT / 2) < 4 * res.error
+
+
 def test_balance_heuristic_keeps_the_toy_honest_with_small_defensive_shares() -> None:
     """With balance-heuristic α (``coordinates``) the defensive shares default to 1 % / 0.5 %: a point of channel c
     at the other peak gets α_c = π_c Q_c / Σ π Q, so its weight is bounded by the other channel's density there —

@@ -254,7 +254,8 @@ class WeightedSample:
     """Weighted points from :meth:`Integrator.sample`; unpacks as ``x, w = sample``.
 
     ``x [n, d]``: the points handed to the integrand (in their channel's coordinates);
-    ``weights [n]``: event weights W with ⟨W⟩ = Î; ``channel [n]``; ``alpha [n]``: α of the own channel.
+    ``weights [n]``: event weights W with ⟨W⟩ = Î; ``channel [n]``; ``alpha [n]``: α of the own channel (with
+    the balance heuristic 0 where the integrand is 0: α is not evaluated there).
     """
 
     def __init__(self, x: Tensor, weights: Tensor, channel: Tensor, alpha: Tensor):
@@ -531,7 +532,9 @@ class Integrator:
         """Sample points of the given channels (from the uniform ``r``, fresh if None), evaluate the integrand;
         returns everything the losses need.  With the flows, a share ``mix`` of the points takes u = r (VEGAS
         map alone) and a share ``gmix`` (default ``grid_mixture``) takes x = r (the channel's analytic mapping
-        alone).  ``balance_pi`` (channel shares of the sample): α from the balance heuristic (``_balance_alpha``)."""
+        alone).  ``balance_pi`` (channel shares of the sample): α from the balance heuristic (``_balance_alpha``),
+        evaluated only where the integrand is non-zero (every channel's inverse map and flow per point; the
+        cut-failing points of e+ e- > u u~ g g are a third of them)."""
         r = self._rand(channel.shape[0]) if r is None else r
         with torch.no_grad():
             if use_flow:
@@ -562,8 +565,11 @@ class Integrator:
         with torch.no_grad():
             if balance_pi is None:
                 a = self._alpha(ev.prior, feats, channel)
-            else:
-                a = self._balance_alpha(x, channel, use_flow, balance_pi, mix, gmix)
+            else:  # only where the integrand is non-zero (cut-failing points: w = 0 whatever α is; α = 0 there)
+                a = torch.zeros_like(g)
+                nz = (ev.weight != 0).nonzero()[:, 0]
+                if nz.numel():
+                    a[nz] = self._balance_alpha(x[nz], channel[nz], use_flow, balance_pi, mix, gmix)
         w = a * g * torch.exp(-log_qf)
         return dict(u=u, x=x, channel=channel, g=g, log_qf=log_qf, log_qv=log_qv, prior=ev.prior, features=feats,
                     weight=ev.weight, alpha=a, w=w, log_qflow=log_qflow)

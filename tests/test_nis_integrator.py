@@ -334,6 +334,28 @@ def test_balance_alpha_is_evaluated_only_where_the_integrand_is_nonzero() -> Non
     assert abs(res.value - PEAKS_EXACT / 2) < 4 * res.error
 
 
+def test_balance_alpha_sums_to_one_at_a_physical_point() -> None:
+    """The balance α of a point is a function of the physical point alone: drawn by channel 0, and the same point
+    drawn by channel 1 (r₁ = flow₁⁻¹(VEGAS₁⁻¹(x₁)), x₁ = G₁⁻¹(G₀(x₀))), the two own-channel α add up to 1 — with
+    the own channel's density taken from the draw and the other's from its inverse maps, defensive shares on."""
+    integ = Integrator(peaks_multichannel, dims=2, channels=2, seed=1, coordinates=_peaks_coordinates, progress=False)
+    integ.train(calls=20_000)
+    pi = torch.tensor([0.3, 0.7], dtype=torch.float64)
+    n = 4000
+    ch0, ch1 = torch.zeros(n, dtype=torch.long), torch.ones(n, dtype=torch.long)
+    s0 = integ._draw(ch0, True, balance_pi=pi)
+    x1 = _peaks_coordinates(s0["x"], ch0)[0][:, 1]
+    u1 = integ.vegas.inverse(x1, integ._sampler[ch1])[0]
+    s1 = integ._draw(ch1, True, r=integ.flows.inverse(u1, integ._sampler[ch1])[0], balance_pi=pi)
+    # the same point unless channel 1's draw took a defensive share (u = r or x = r: 1.5 % of the points)
+    same = (s1["x"] - x1).abs().max(dim=1).values < 1e-9
+    ok = same & (s0["weight"] != 0) & (s1["weight"] != 0)
+    assert int(ok.sum()) > 0.9 * n
+    total = s0["alpha"][ok] + s1["alpha"][ok]
+    assert torch.allclose(total, torch.ones_like(total), rtol=0, atol=1e-7), float((total - 1).abs().max())
+    assert float(s0["alpha"][ok].min()) < 0.01 and float(s0["alpha"][ok].max()) > 0.99  # both channels matter
+
+
 def test_balance_heuristic_keeps_the_toy_honest_with_small_defensive_shares() -> None:
     """With balance-heuristic α (``coordinates``) the defensive shares default to 1 % / 0.5 %: a point of channel c
     at the other peak gets α_c = π_c Q_c / Σ π Q, so its weight is bounded by the other channel's density there —

@@ -569,18 +569,21 @@ class Integrator:
                 a = torch.zeros_like(g)
                 nz = (ev.weight != 0).nonzero()[:, 0]
                 if nz.numel():
-                    a[nz] = self._balance_alpha(x[nz], channel[nz], use_flow, balance_pi, mix, gmix)
+                    a[nz] = self._balance_alpha(x[nz], channel[nz], use_flow, balance_pi, mix, gmix,
+                                                own_log_q=(log_qv + log_qf)[nz])
         w = a * g * torch.exp(-log_qf)
         return dict(u=u, x=x, channel=channel, g=g, log_qf=log_qf, log_qv=log_qv, prior=ev.prior, features=feats,
                     weight=ev.weight, alpha=a, w=w, log_qflow=log_qflow)
 
     def _balance_alpha(self, x: Tensor, channel: Tensor, use_flow: bool, pi: Tensor, mix: float | None,
-                       gmix: float | None) -> Tensor:
+                       gmix: float | None, own_log_q: Tensor | None = None) -> Tensor:
         """Balance-heuristic weight of each point's own channel, α_c(p) = π_c Q_c(p) / Σ_c' π_c' Q_c'(p): Q_c' is
         channel c''s full sampling density at the same point p (analytic map × VEGAS × flow with the defensive
         shares), from ``coordinates`` (every channel's inverse map), π the channel shares of the sample.  A
         function of p alone with Σ α = 1, so the estimate stays unbiased; for fixed samplers it is the α of least
-        variance (Veach's balance heuristic; Kleiss–Pittau multi-channel weights)."""
+        variance (Veach's balance heuristic; Kleiss–Pittau multi-channel weights).  ``own_log_q``: log of the own
+        channel's VEGAS × flow density at the points, known from drawing them (its inverses are then skipped; equal
+        to them up to rounding)."""
         x_all, log_g = self.coordinates(x, channel)
         x_all = x_all.to(device=self.device, dtype=torch.float64)
         log_g = log_g.to(device=self.device, dtype=torch.float64)
@@ -588,7 +591,10 @@ class Integrator:
         for c in range(self.k):
             if float(pi[c]) <= 0.0:
                 continue
-            idx = torch.isfinite(log_g[:, c]).nonzero()[:, 0]
+            need = torch.isfinite(log_g[:, c])
+            if own_log_q is not None:
+                need = need & (channel != c)
+            idx = need.nonzero()[:, 0]
             if idx.numel() == 0:
                 continue
             ch = torch.full((idx.numel(),), self._samplers[c], dtype=torch.long, device=self.device)
@@ -597,6 +603,9 @@ class Integrator:
             if use_flow:
                 lq = lq + self._mix(self.flows.inverse(u, ch)[1], log_qv, mix, gmix)
             log_q[idx, c] = lq
+        if own_log_q is not None:
+            rows = torch.arange(x.shape[0], device=self.device)
+            log_q[rows, channel] = log_g[rows, channel] + own_log_q.to(log_q)
         lw = torch.log(pi.to(log_q))[None, :] + log_q
         own = lw.gather(1, channel[:, None])[:, 0]
         a = torch.exp(own - torch.logsumexp(lw, dim=1))

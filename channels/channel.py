@@ -30,7 +30,8 @@ its density has the diagram's peaks:
   p_a + p_b → k_i + X_i with p_b = leg 1 and p_a = leg 0 minus the objects already emitted, drawing
   t_i = (p_a − k_i)², the i-th t-channel propagator's virtuality, ∝ 1/(M² − t)^ν (as
   :class:`~channels.tchannel.TChannel`, with the propagator mass M; when the first emitted object k₁
-  is a massless leg with cuts (``leg_cuts``: pT_min, η_max), t₁ is drawn only on the angles they leave,
+  is a massless leg with cuts (``leg_cuts``: pT_min, η_max) — or, on a one-step spine p₁ + p₂ → k₁ + k₂, the
+  other object k₂, whose pT and |cos θ| are k₁'s — t₁ is drawn only on the angles they leave,
   |cos θ| ≤ 1 − δ in the partonic frame (:meth:`PhaseSpaceChannel._root_t_cut`), ∝ 1/(−t)^ν_cut for a
   massless propagator — the peak of a t-channel photon or gluon then sits at an end of the drawn range
   instead of inside a cut-away region the grid must learn; points outside have q = 0); every other node decays
@@ -475,17 +476,21 @@ class PhaseSpaceChannel(Mapping):
         self.tree = _Tree(topology, nu, invariant_min, nu_cut, nu_free, order)
         self._t_sampler = PowerLaw(nu)
         root = self.tree.nodes[self.tree.root]
-        # cuts on the first emitted object of a t-spine (a massless final-state leg): (pT_min, η_max)
-        self._root_cut: tuple[float, float] | None = None
+        # cuts on a massless final-state leg of the first t-channel step: (pT_min, η_max) of the first emitted
+        # object k1 or, on a one-step spine, of the other one k2 (pT and |cos θ| of k1 and k2 are the same there)
+        self._root_cuts: list[tuple[int, float, float]] = []  # (position among the root's children, pT_min, η_max)
         self._t_sampler_cut = self._t_sampler
         if leg_cuts is not None and self.tree.spine:
-            k1 = self.tree.nodes[root.children[0]]
-            if k1.kind == "leaf" and k1.mass == 0.0:
-                pt_min, eta_max = (float(v) for v in leg_cuts(next(iter(k1.legs))))
-                if pt_min > 0.0 or math.isfinite(eta_max):
-                    self._root_cut = (pt_min, eta_max)
-                    if root.t_mass == 0.0 and nu_cut is not None:  # y = −t ≥ bδ > 0: as a cut-bounded s-channel line
-                        self._t_sampler_cut = PowerLaw(nu_cut)
+            for pos, c in enumerate(root.children):
+                kn = self.tree.nodes[c]
+                if kn.kind == "leaf" and kn.mass == 0.0:
+                    pt_min, eta_max = (float(v) for v in leg_cuts(next(iter(kn.legs))))
+                    if pt_min > 0.0 or math.isfinite(eta_max):
+                        self._root_cuts.append((pos, pt_min, eta_max))
+            if self._root_cuts and root.t_mass == 0.0 and nu_cut is not None:
+                self._t_sampler_cut = PowerLaw(nu_cut)  # y = −t ≥ bδ > 0: as a cut-bounded s-channel line
+        #: the cut leg of the first t-channel step (its first, for tests), None without one
+        self._root_cut: tuple[float, float] | None = self._root_cuts[0][1:] if self._root_cuts else None
         self._band = self._energy_bands(leg_cuts) if energy_band else {}
         # the root's own decay (s-channel tree, polar axis ẑ): massless leaf daughters with cuts bound its angle
         self._root_decay_cuts: list[tuple[int, float, float]] = []  # (leaf node, pT_min, η_max)
@@ -593,10 +598,15 @@ class PhaseSpaceChannel(Mapping):
         root = self.tree.root
         return (mom[root], m[root], *self._band[i])
 
-    def _root_t_cut(self, x: Tensor, s: Tensor, s2: Tensor) -> Tensor | None:
-        """δ with |cos θ| ≤ 1 − δ for the first emitted object k₁ (massless) of the t-spine (see
-        :meth:`_polar_delta`); None without cuts on it."""
-        return None if self._root_cut is None else self._polar_delta(self._root_cut, x, s, s2)
+    def _root_t_cut(self, x: Tensor, s: Tensor, s1: Tensor, s2: Tensor) -> Tensor | None:
+        """δ with |cos θ| ≤ 1 − δ for the first t-channel step p_a + p_b → k₁ + k₂ (masses² ``s1``, ``s2``) from
+        the cuts on k₁ or, on a one-step spine, k₂ when massless (the larger bound; see :meth:`_polar_delta`: a
+        massless leg's sibling mass² sets its energy); None without such cuts."""
+        delta = None
+        for pos, pt_min, eta_max in self._root_cuts:
+            d = self._polar_delta((pt_min, eta_max), x, s, s2 if pos == 0 else s1)
+            delta = d if delta is None else torch.maximum(delta, d)
+        return delta
 
     def _root_decay_delta(self, x: Tensor, s: dict[int, Tensor]) -> Tensor | None:
         """δ with |cos θ| ≤ 1 − δ for the root's decay of an s-channel tree (axis ẑ of the partonic frame): the
@@ -629,11 +639,11 @@ class PhaseSpaceChannel(Mapping):
             delta = torch.maximum(delta, 2.0 / (torch.exp(2.0 * (eta_max + y_boost)) + 1.0))  # 1 − tanh
         return delta
 
-    def _t_step(self, i: int, x: Tensor, s: Tensor, s2: Tensor) -> tuple[InvariantSampler, Tensor | None]:
-        """Sampler and cut bound δ (None: none) of the t-channel step at node ``i``: the cut-bounded ones at the
-        root (first step), the plain power law elsewhere."""
-        if i == self.tree.root and self._root_cut is not None:
-            return self._t_sampler_cut, self._root_t_cut(x, s, s2)
+    def _t_step(self, i: int, x: Tensor, s: Tensor, s1: Tensor, s2: Tensor) -> tuple[InvariantSampler, Tensor | None]:
+        """Sampler and cut bound δ (None: none) of the t-channel step at node ``i`` (its objects' masses² ``s1``,
+        ``s2``): the cut-bounded ones at the root (first step), the plain power law elsewhere."""
+        if i == self.tree.root and self._root_cuts:
+            return self._t_sampler_cut, self._root_t_cut(x, s, s1, s2)
         return self._t_sampler, None
 
     # -- forward ---------------------------------------------------------------------------------
@@ -673,7 +683,7 @@ class PhaseSpaceChannel(Mapping):
             uu = u[:, col:col + 2]
             col += 2
             if node.kind == "spine" or (i == tree.root and tree.spine):
-                sampler, delta = self._t_step(i, x, s[i], s[b])
+                sampler, delta = self._t_step(i, x, s[i], s[a], s[b])
                 k1, k2, lq, good = _t_split(uu, pa[i], p2, s[i], s[a], s[b], node.t_mass**2, sampler, delta)
                 pa[b] = pa[i] - k1
             else:
@@ -746,7 +756,7 @@ class PhaseSpaceChannel(Mapping):
             node = nodes[i]
             a, b = node.children
             if node.kind == "spine" or (i == tree.root and tree.spine):
-                sampler, delta = self._t_step(i, x, s[i], s[b])
+                sampler, delta = self._t_step(i, x, s[i], s[a], s[b])
                 uu, lq, in_cut = _t_split_inverse(mom[a], pa[i], p2, s[i], s[a], s[b], node.t_mass**2, sampler, delta)
                 inside = inside & in_cut
                 pa[b] = pa[i] - mom[a]

@@ -423,6 +423,38 @@ def _pair_products(p: Tensor, masses: Sequence[float]) -> Tensor:
 # ------------------------------------------------------------------------------------------------
 # the channel
 # ------------------------------------------------------------------------------------------------
+def _beams_swapped(topology):
+    """The same diagram with the incoming legs 0 and 1 exchanged (for a t-spine drawn from leg 1's side): the
+    t-chain reversed, each t-channel propagator described by the legs on the other side (legs ⊇ {0} in the new
+    numbering), s-channel propagators unchanged.  Internal to a channel's tree (``pdg`` of the t-lines kept)."""
+    from dataclasses import replace
+
+    ext = topology.externals
+    final = set(range(topology.n_in, len(ext)))
+    s_props = [pr for pr in topology.propagators if pr.channel == "s"]
+    t_props = [pr for pr in topology.propagators if pr.channel == "t"]
+    flipped = [replace(pr, legs=tuple(sorted({0} | (final - set(pr.legs))))) for pr in reversed(t_props)]
+    return replace(topology, externals=(ext[1], ext[0]) + tuple(ext[2:]), propagators=tuple(s_props + flipped),
+                   t_chain=tuple(reversed(topology.t_chain)))
+
+
+def _swap_beams(p: Tensor) -> Tensor:
+    """Legs 0 ↔ 1, then (p_y, p_z) → (−p_y, −p_z) (a rotation by π about x): an involution that keeps every
+    phase-space density; maps momenta drawn with the beams exchanged back to the process frame."""
+    q = p[:, [1, 0] + list(range(2, p.shape[1]))].clone()
+    q[..., 2:] = -q[..., 2:]
+    return q
+
+
+def _first_leg_cut(topology, leg_cuts: Callable[[int], tuple[float, float]], last: bool = False) -> bool:
+    """Whether the first (``last``: the last) object emitted along the t-chain is a massless leg with cuts."""
+    vertex = topology.t_chain[-1 if last else 0]
+    if len(vertex) != 1 or vertex[0] < 0 or topology.externals[vertex[0]][1] != 0.0:
+        return False
+    pt_min, eta_max = leg_cuts(vertex[0])
+    return float(pt_min) > 0.0 or math.isfinite(float(eta_max))
+
+
 class PhaseSpaceChannel(Mapping):
     """One analytic channel built from one diagram topology (see the module docstring).
 
@@ -473,7 +505,13 @@ class PhaseSpaceChannel(Mapping):
             raise PhaseSpaceError(f"channel power nu_cut must be >= 0, got {nu_cut}")
         if not 0.0 <= nu_free <= 1.0:
             raise PhaseSpaceError(f"channel power nu_free must be in [0, 1], got {nu_free}")
-        self.tree = _Tree(topology, nu, invariant_min, nu_cut, nu_free, order)
+        # a t-spine of several steps whose cut leg is emitted last is drawn from leg 1's side, so that the cut leg
+        # is the first object and bounds the first t-channel angle (below); the momenta are swapped back
+        self.swap_beams = bool(leg_cuts is not None and len(topology.t_chain) > 2 and topology.n_in == 2
+                               and not _first_leg_cut(topology, leg_cuts)
+                               and _first_leg_cut(topology, leg_cuts, last=True))
+        tree_topology = _beams_swapped(topology) if self.swap_beams else topology
+        self.tree = _Tree(tree_topology, nu, invariant_min, nu_cut, nu_free, order)
         self._t_sampler = PowerLaw(nu)
         root = self.tree.nodes[self.tree.root]
         # cuts on a massless final-state leg of the first t-channel step: (pT_min, η_max) of the first emitted
@@ -710,6 +748,8 @@ class PhaseSpaceChannel(Mapping):
             p_fb, _ = self._fallback.forward(half, p_in.sum(1))
             p[bad, 2:] = p_fb
             log_q = torch.where(ok, log_q, torch.full_like(log_q, -math.inf))
+        if self.swap_beams:
+            p = _swap_beams(p)
         return p, log_q
 
     # -- inverse ---------------------------------------------------------------------------------
@@ -717,6 +757,8 @@ class PhaseSpaceChannel(Mapping):
         if p.dim() != 3 or p.shape[1:] != (self.n_out + 2, 4):
             raise PhaseSpaceError(f"channel inverse needs p of shape (n, {self.n_out + 2}, 4), got {tuple(p.shape)}")
         p = p.to(torch.float64)
+        if self.swap_beams:
+            p = _swap_beams(p)
         n = p.shape[0]
         tree, nodes = self.tree, self.tree.nodes
         zero = torch.zeros(n, dtype=p.dtype, device=p.device)

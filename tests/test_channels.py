@@ -439,10 +439,12 @@ def test_leg_cuts_first_t_step_density_and_inverse(name):
         assert torch.allclose(log_q2, log_q, rtol=0, atol=1e-8), ch
 
 
-@pytest.mark.parametrize("process, n_bounded, n_second", [("e+ e- > e+ ve mu- vm~", 4, 0), ("e+ e- > mu+ mu- a", 4, 2)])
-def test_leg_cuts_support_is_the_cut_region_at_fixed_energy(process, n_bounded, n_second):
-    """e+ e- > e+ ve mu- vm~ (t-channel photon/Z/W off the e+ line) and e+ e- > mu+ mu- a (one-step spines whose
-    photon is the first emitted object k1 or the other one k2), pT > 20 GeV and |η| < 2.5 on every leg:
+@pytest.mark.parametrize("process, n_bounded, n_second, n_swapped",
+                         [("e+ e- > e+ ve mu- vm~", 4, 0, 0), ("e+ e- > mu+ mu- a", 4, 2, 0), ("e+ e- > z z a", 4, 0, 2)])
+def test_leg_cuts_support_is_the_cut_region_at_fixed_energy(process, n_bounded, n_second, n_swapped):
+    """e+ e- > e+ ve mu- vm~ (t-channel photon/Z/W off the e+ line), e+ e- > mu+ mu- a (one-step spines whose
+    photon is the first emitted object k1 or the other one k2) and e+ e- > z z a (two-step spines; where the photon
+    is emitted last the spine is drawn from the e- side, ``swap_beams``), pT > 20 GeV and |η| < 2.5 on every leg:
     at fixed energy the bound is exact, so every point of a bounded channel has its cut leg inside
     the cuts, points outside get q = 0 from the inverse, and the channel's volume (mean of 1/q over its own
     samples) equals the cut region's volume measured with the unbounded channel (mean of 1_cut/q), within 4σ."""
@@ -452,6 +454,7 @@ def test_leg_cuts_support_is_the_cut_region_at_fixed_energy(process, n_bounded, 
     bounded = [k for k, ch in enumerate(cut) if ch._root_cut is not None]
     assert len(bounded) >= n_bounded
     assert sum(ch._root_cuts[0][0] == 1 for ch in cut if ch._root_cuts) >= n_second  # k2 bounded (one-step spine)
+    assert sum(ch.swap_beams for ch in cut) >= n_swapped
     for k in bounded:
         ch, ch0 = cut[k], free[k]
         pos = ch._root_cuts[0][0]  # the cut leg: the root's first child k1 or, on a one-step spine, k2

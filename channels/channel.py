@@ -34,7 +34,9 @@ its density has the diagram's peaks:
   other object k₂, whose pT and |cos θ| are k₁'s — t₁ is drawn only on the angles they leave,
   |cos θ| ≤ 1 − δ in the partonic frame (:meth:`PhaseSpaceChannel._root_t_cut`), ∝ 1/(−t)^ν_cut for a
   massless propagator — the peak of a t-channel photon or gluon then sits at an end of the drawn range
-  instead of inside a cut-away region the grid must learn; points outside have q = 0); every other node decays
+  instead of inside a cut-away region the grid must learn; points outside have q = 0; a spine of several steps
+  whose *last* object is such a leg is drawn from leg 1's side instead, ``swap_beams``: the diagram with the
+  beams exchanged, its momenta turned back by a rotation by π about x); every other node decays
   isotropically in its rest frame (reached by a pure boost), with the polar axis along its
   *sibling*'s momentum in that frame (``decay_axis="sibling"``, default; the root of an
   s-channel tree uses ẑ; ``"fixed"``: ẑ everywhere). Then the soft/collinear region of a

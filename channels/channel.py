@@ -73,15 +73,15 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
 
 from .invariants import BreitWigner, InvariantSampler, PowerLaw, Uniform
-from .kinematics import (PhaseSpaceError, angles, boost_from_rest, boost_to_rest, from_angles, kallen, msq,
-                         rotate, rotation_to)
+from .kinematics import (PhaseSpaceError, angles, boost_from_rest, boost_to_rest, from_angles, kallen, mirror_beams,
+                         msq, rotate, rotation_to)
 from .energy_band import band_angles, band_angles_inverse, band_limits
 from .luminosity import Luminosity, parton_momenta
 from .mapping import Mapping
@@ -429,8 +429,6 @@ def _beams_swapped(topology):
     """The same diagram with the incoming legs 0 and 1 exchanged (for a t-spine drawn from leg 1's side): the
     t-chain reversed, each t-channel propagator described by the legs on the other side (legs ⊇ {0} in the new
     numbering), s-channel propagators unchanged.  Internal to a channel's tree (``pdg`` of the t-lines kept)."""
-    from dataclasses import replace
-
     ext = topology.externals
     final = set(range(topology.n_in, len(ext)))
     s_props = [pr for pr in topology.propagators if pr.channel == "s"]
@@ -438,14 +436,6 @@ def _beams_swapped(topology):
     flipped = [replace(pr, legs=tuple(sorted({0} | (final - set(pr.legs))))) for pr in reversed(t_props)]
     return replace(topology, externals=(ext[1], ext[0]) + tuple(ext[2:]), propagators=tuple(s_props + flipped),
                    t_chain=tuple(reversed(topology.t_chain)))
-
-
-def _swap_beams(p: Tensor) -> Tensor:
-    """Legs 0 ↔ 1, then (p_y, p_z) → (−p_y, −p_z) (a rotation by π about x): an involution that keeps every
-    phase-space density; maps momenta drawn with the beams exchanged back to the process frame."""
-    q = p[:, [1, 0] + list(range(2, p.shape[1]))].clone()
-    q[..., 2:] = -q[..., 2:]
-    return q
 
 
 def _first_leg_cut(topology, leg_cuts: Callable[[int], tuple[float, float]], last: bool = False) -> bool:
@@ -751,7 +741,7 @@ class PhaseSpaceChannel(Mapping):
             p[bad, 2:] = p_fb
             log_q = torch.where(ok, log_q, torch.full_like(log_q, -math.inf))
         if self.swap_beams:
-            p = _swap_beams(p)
+            p = mirror_beams(p)
         return p, log_q
 
     # -- inverse ---------------------------------------------------------------------------------
@@ -760,7 +750,7 @@ class PhaseSpaceChannel(Mapping):
             raise PhaseSpaceError(f"channel inverse needs p of shape (n, {self.n_out + 2}, 4), got {tuple(p.shape)}")
         p = p.to(torch.float64)
         if self.swap_beams:
-            p = _swap_beams(p)
+            p = mirror_beams(p)
         n = p.shape[0]
         tree, nodes = self.tree, self.tree.nodes
         zero = torch.zeros(n, dtype=p.dtype, device=p.device)

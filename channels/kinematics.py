@@ -101,6 +101,15 @@ def rotation_to(n: Tensor) -> Tensor:
     return torch.stack(rows, dim=-2)
 
 
+def mirror_beams(p: Tensor) -> Tensor:
+    """Events ``[n, legs, 4]`` with the incoming legs 0 ↔ 1 exchanged and (p_y, p_z) → (−p_y, −p_z) (a rotation by
+    π about x): an involution that keeps every phase-space density; maps an event drawn with the beams exchanged
+    to the process's beam orientation."""
+    q = p[:, [1, 0] + list(range(2, p.shape[1]))].clone()
+    q[..., 2:] = -q[..., 2:]
+    return q
+
+
 def rotate(p: Tensor, r: Tensor) -> Tensor:
     """Apply rotation matrices ``r`` [..., 3, 3] to the spatial part of four-momenta ``p``."""
     pv = (r @ p[..., 1:].unsqueeze(-1)).squeeze(-1)

@@ -61,7 +61,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import Tensor
 
-from channels.kinematics import PhaseSpaceError
+from channels.kinematics import PhaseSpaceError, mirror_beams
 
 from .cuts import CLASSES, Cuts, object_class
 from .errors import InputError, PhysicsError
@@ -163,11 +163,7 @@ def _default_builder() -> Callable:
     return build_channels
 
 
-def _mirror(p: Tensor) -> Tensor:
-    """p = R_x(π) · swap(p'): legs 0 ↔ 1, then (py, pz) → (−py, −pz); an involution (its own inverse)."""
-    q = p[:, [1, 0] + list(range(2, p.shape[1]))].clone()
-    q[..., 2:] = -q[..., 2:]
-    return q
+_mirror = mirror_beams  # p = R_x(π) · swap(p'): legs 0 ↔ 1, then (py, pz) → (−py, −pz); its own inverse
 
 
 class MultiChannelIntegrand:

@@ -438,13 +438,19 @@ def _beams_swapped(topology):
                    t_chain=tuple(reversed(topology.t_chain)))
 
 
+def _massless_cut(leg_cuts: Callable[[int], tuple[float, float]], leg: int, mass: float) -> tuple[float, float] | None:
+    """(pT_min, η_max) of a massless final-state ``leg`` that has a pT or |η| cut; None otherwise."""
+    if mass != 0.0:
+        return None
+    pt_min, eta_max = (float(v) for v in leg_cuts(leg))
+    return (pt_min, eta_max) if pt_min > 0.0 or math.isfinite(eta_max) else None
+
+
 def _first_leg_cut(topology, leg_cuts: Callable[[int], tuple[float, float]], last: bool = False) -> bool:
     """Whether the first (``last``: the last) object emitted along the t-chain is a massless leg with cuts."""
     vertex = topology.t_chain[-1 if last else 0]
-    if len(vertex) != 1 or vertex[0] < 0 or topology.externals[vertex[0]][1] != 0.0:
-        return False
-    pt_min, eta_max = leg_cuts(vertex[0])
-    return float(pt_min) > 0.0 or math.isfinite(float(eta_max))
+    return (len(vertex) == 1 and vertex[0] >= 0
+            and _massless_cut(leg_cuts, vertex[0], topology.externals[vertex[0]][1]) is not None)
 
 
 class PhaseSpaceChannel(Mapping):
@@ -499,38 +505,34 @@ class PhaseSpaceChannel(Mapping):
             raise PhaseSpaceError(f"channel power nu_free must be in [0, 1], got {nu_free}")
         # a t-spine of several steps whose cut leg is emitted last is drawn from leg 1's side, so that the cut leg
         # is the first object and bounds the first t-channel angle (below); the momenta are swapped back
-        self.swap_beams = bool(leg_cuts is not None and len(topology.t_chain) > 2 and topology.n_in == 2
+        self.swap_beams = bool(leg_cuts is not None and len(topology.t_chain) > 2
                                and not _first_leg_cut(topology, leg_cuts)
                                and _first_leg_cut(topology, leg_cuts, last=True))
         tree_topology = _beams_swapped(topology) if self.swap_beams else topology
         self.tree = _Tree(tree_topology, nu, invariant_min, nu_cut, nu_free, order)
         self._t_sampler = PowerLaw(nu)
         root = self.tree.nodes[self.tree.root]
-        # cuts on a massless final-state leg of the first t-channel step: (pT_min, η_max) of the first emitted
-        # object k1 or, on a one-step spine, of the other one k2 (pT and |cos θ| of k1 and k2 are the same there)
+        # the root's massless leaf children with cuts: (position among the children, node, pT_min, η_max)
+        leaf_cuts = []
+        if leg_cuts is not None:
+            for pos, c in enumerate(root.children):
+                nd = self.tree.nodes[c]
+                cut = _massless_cut(leg_cuts, next(iter(nd.legs)), nd.mass) if nd.kind == "leaf" else None
+                if cut is not None:
+                    leaf_cuts.append((pos, c, *cut))
+        # t-spine: the cuts of the first emitted object k1 or, on a one-step spine, of the other one k2 bound the
+        # first t-channel angle (pT and |cos θ| of k1 and k2 are the same there)
         self._root_cuts: list[tuple[int, float, float]] = []  # (position among the root's children, pT_min, η_max)
         self._t_sampler_cut = self._t_sampler
-        if leg_cuts is not None and self.tree.spine:
-            for pos, c in enumerate(root.children):
-                kn = self.tree.nodes[c]
-                if kn.kind == "leaf" and kn.mass == 0.0:
-                    pt_min, eta_max = (float(v) for v in leg_cuts(next(iter(kn.legs))))
-                    if pt_min > 0.0 or math.isfinite(eta_max):
-                        self._root_cuts.append((pos, pt_min, eta_max))
+        if self.tree.spine:
+            self._root_cuts = [(pos, pt_min, eta_max) for pos, _, pt_min, eta_max in leaf_cuts]
             if self._root_cuts and root.t_mass == 0.0 and nu_cut is not None:
                 self._t_sampler_cut = PowerLaw(nu_cut)  # y = −t ≥ bδ > 0: as a cut-bounded s-channel line
-        #: the cut leg of the first t-channel step (its first, for tests), None without one
-        self._root_cut: tuple[float, float] | None = self._root_cuts[0][1:] if self._root_cuts else None
         self._band = self._energy_bands(leg_cuts) if energy_band else {}
         # the root's own decay (s-channel tree, polar axis ẑ): massless leaf daughters with cuts bound its angle
         self._root_decay_cuts: list[tuple[int, float, float]] = []  # (leaf node, pT_min, η_max)
-        if leg_cuts is not None and energy_band and not self.tree.spine:
-            for c in root.children:
-                nd = self.tree.nodes[c]
-                if nd.kind == "leaf" and nd.mass == 0.0:
-                    pt_min, eta_max = (float(v) for v in leg_cuts(next(iter(nd.legs))))
-                    if pt_min > 0.0 or math.isfinite(eta_max):
-                        self._root_decay_cuts.append((c, pt_min, eta_max))
+        if energy_band and not self.tree.spine:
+            self._root_decay_cuts = [(c, pt_min, eta_max) for _, c, pt_min, eta_max in leaf_cuts]
         self.root_min = root.imin
         self.dims_in = 3 * n_out - 4 + (2 if self.hadronic else 0)
         self._n_lumi = 2 if self.hadronic else 0

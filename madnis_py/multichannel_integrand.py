@@ -163,9 +163,6 @@ def _default_builder() -> Callable:
     return build_channels
 
 
-_mirror = mirror_beams  # p = R_x(π) · swap(p'): legs 0 ↔ 1, then (py, pz) → (−py, −pz); its own inverse
-
-
 class MultiChannelIntegrand:
     """Diagram channels and their weights for one :class:`CollisionIntegrand` (see the module docstring)."""
 
@@ -275,7 +272,7 @@ class MultiChannelIntegrand:
         """Channel ``c``'s map of ``u [n, dims]``: lab momenta ``[n, n_ext, 4]`` and log of its density."""
         slot = self.slots[c]
         p_me, log_q = slot.channel.forward(u)
-        return (_mirror(p_me) if slot.mirror else p_me), log_q
+        return (mirror_beams(p_me) if slot.mirror else p_me), log_q
 
     def _block_weight(self, block: int, p: Tensor, log_q: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """F/q (pb), the block prior ``[n, k_b]`` and the cut mask for lab momenta ``p`` drawn with density
@@ -338,7 +335,7 @@ class MultiChannelIntegrand:
                 if c2 == c:  # the point's own channel: its coordinates and forward density, exactly
                     x_all[idx, c], log_g[idx, c] = x[idx], lg_own
                     continue
-                x2, lg2 = self.slots[c2].channel.inverse(_mirror(p) if self.slots[c2].mirror else p)
+                x2, lg2 = self.slots[c2].channel.inverse(mirror_beams(p) if self.slots[c2].mirror else p)
                 ok = torch.isfinite(lg2) & torch.isfinite(x2).all(dim=1)
                 x_all[idx, c2] = torch.where(ok[:, None], x2, torch.full_like(x2, 0.5))
                 log_g[idx, c2] = torch.where(ok, lg2, torch.full_like(lg2, -math.inf))

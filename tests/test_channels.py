@@ -423,9 +423,9 @@ def test_leg_cuts_first_t_step_density_and_inverse(name):
     """With ``leg_cuts`` the first t-channel angle is drawn on a cut-bounded range: density = numerical
     Jacobian and exact inverse still hold for every channel (hadronic: the bound uses the frame's rapidity)."""
     me, chs = channels_for(name, fold_symmetric=False, leg_cuts=_leg_cut)
-    assert any(ch._root_cut is not None for ch in chs)
+    assert any(ch._root_cuts for ch in chs)
     for k, ch in enumerate(chs):
-        if ch._root_cut is None:
+        if not ch._root_cuts:
             continue
         u = rand(gen(300 + k), 16, ch.dims_in, lo=0.02, hi=0.98)
         p, log_q = ch.forward(u)
@@ -451,7 +451,7 @@ def test_leg_cuts_support_is_the_cut_region_at_fixed_energy(process, n_bounded, 
     me = matrix_element(process)
     free = build_channels(me.topologies, 500.0, False, fold_symmetric=False)
     cut = build_channels(me.topologies, 500.0, False, fold_symmetric=False, leg_cuts=_leg_cut)
-    bounded = [k for k, ch in enumerate(cut) if ch._root_cut is not None]
+    bounded = [k for k, ch in enumerate(cut) if ch._root_cuts]
     assert len(bounded) >= n_bounded
     assert sum(ch._root_cuts[0][0] == 1 for ch in cut if ch._root_cuts) >= n_second  # k2 bounded (one-step spine)
     assert sum(ch.swap_beams for ch in cut) >= n_swapped

@@ -83,6 +83,7 @@ from .invariants import BreitWigner, InvariantSampler, PowerLaw, Uniform
 from .kinematics import (PhaseSpaceError, angles, boost_from_rest, boost_to_rest, from_angles, kallen, mirror_beams,
                          msq, rotate, rotation_to)
 from .energy_band import band_angles, band_angles_inverse, band_limits
+from .orientation_band import OrientationBand
 from .luminosity import Luminosity, parton_momenta
 from .mapping import Mapping
 from .rambo import Rambo
@@ -477,7 +478,7 @@ class PhaseSpaceChannel(Mapping):
                  topologies: Sequence | None = None, process_topologies: Sequence | None = None,
                  nu_cut: float | None = 1.0, nu_free: float = 0.0, order: str = "bottom-up",
                  decay_axis: str = "sibling", leg_cuts: Callable[[int], tuple[float, float]] | None = None,
-                 energy_band: bool = True):
+                 energy_band: bool = True, orientation_band: bool = True):
         if topology.n_in != 2:
             raise PhaseSpaceError("phase-space channels need 2 incoming particles (decays are not supported)")
         if decay_axis not in ("fixed", "sibling"):
@@ -529,9 +530,19 @@ class PhaseSpaceChannel(Mapping):
             if self._root_cuts and root.t_mass == 0.0 and nu_cut is not None:
                 self._t_sampler_cut = PowerLaw(nu_cut)  # y = −t ≥ bδ > 0: as a cut-bounded s-channel line
         self._band = self._energy_bands(leg_cuts) if energy_band else {}
+        # s-channel tree of 3+ legs: the orientation to the beam avoids every cut leg's pT / |η| caps
+        self._orient: OrientationBand | None = None
+        if orientation_band and leg_cuts is not None and not self.tree.spine and n_out >= 3:
+            cut_legs = [(leg, *(float(v) for v in leg_cuts(leg))) for leg in range(2, n_out + 2)]
+            cut_legs = [c for c in cut_legs if c[1] > 0.0 or math.isfinite(c[2])]
+            if cut_legs:
+                self._orient = OrientationBand([c[0] for c in cut_legs], [c[1] for c in cut_legs],
+                                               [c[2] for c in cut_legs],
+                                               [self.masses[c[0]] == 0.0 for c in cut_legs], n_out + 2, self.hadronic)
         # the root's own decay (s-channel tree, polar axis ẑ): massless leaf daughters with cuts bound its angle
+        # (without an orientation band, which covers them)
         self._root_decay_cuts: list[tuple[int, float, float]] = []  # (leaf node, pT_min, η_max)
-        if energy_band and not self.tree.spine:
+        if energy_band and not self.tree.spine and self._orient is None:
             self._root_decay_cuts = [(c, pt_min, eta_max) for _, c, pt_min, eta_max in leaf_cuts]
         self.root_min = root.imin
         self.dims_in = 3 * n_out - 4 + (2 if self.hadronic else 0)
@@ -727,6 +738,10 @@ class PhaseSpaceChannel(Mapping):
             ok = ok & good
         p_out = torch.stack([mom[i] for i in range(self.n_out)], dim=1)  # leaves are nodes 0..n_out−1
         p = torch.cat([p1.unsqueeze(1), p2.unsqueeze(1), p_out], dim=1)
+        if self._orient is not None:
+            p, lq, good = self._orient.forward(p)
+            log_q = log_q + lq
+            ok = ok & good
         ok = ok & torch.isfinite(log_q) & torch.isfinite(p).flatten(1).all(1)
         if not bool(ok.all()):
             bad = ~ok
@@ -758,6 +773,9 @@ class PhaseSpaceChannel(Mapping):
         zero = torch.zeros(n, dtype=p.dtype, device=p.device)
         cols = []
         inside = torch.ones(n, dtype=torch.bool, device=p.device)  # p within this channel's support
+        log_orient = zero
+        if self._orient is not None:
+            p, log_orient, inside = self._orient.inverse(p)
         if self.hadronic:
             x = p[:, :2, 0] * (2.0 / self.sqrt_s)
             u_l, log_q = self.luminosity.inverse(x)
@@ -803,6 +821,7 @@ class PhaseSpaceChannel(Mapping):
                 inside = inside & in_band
             cols.extend([uu[:, 0], uu[:, 1]])
             log_q = log_q + lq
+        log_q = log_q + log_orient
         log_q = torch.where(torch.isfinite(log_q) & inside, log_q, torch.full_like(log_q, -math.inf))
         return torch.stack(cols, dim=1), log_q
 
@@ -858,7 +877,7 @@ def build_channels(topologies: Sequence, sqrt_s: float, hadronic: bool, tau_min:
                    nu_cut: float | None = 1.0, nu_free: float = 0.0,
                    order: str = "bottom-up", decay_axis: str = "sibling",
                    leg_cuts: Callable[[int], tuple[float, float]] | None = None,
-                   energy_band: bool = True) -> list[PhaseSpaceChannel]:
+                   energy_band: bool = True, orientation_band: bool = True) -> list[PhaseSpaceChannel]:
     """One :class:`PhaseSpaceChannel` per distinct propagator structure of ``topologies``.
 
     ``topologies``: all diagrams of one process (``me.topologies``). Diagrams with the same
@@ -907,7 +926,7 @@ def build_channels(topologies: Sequence, sqrt_s: float, hadronic: bool, tau_min:
                                diagrams=[t.diagram for t in members], multiplicity=mult[k],
                                topologies=members, process_topologies=topologies, nu_cut=nu_cut,
                                nu_free=nu_free, order=order, decay_axis=decay_axis, leg_cuts=leg_cuts,
-                               energy_band=energy_band)
+                               energy_band=energy_band, orientation_band=orientation_band)
         channels.append(ch)
     return channels
 

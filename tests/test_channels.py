@@ -65,8 +65,10 @@ def channels_for(name: str, **kw) -> tuple[object, list[PhaseSpaceChannel]]:
     return me, build_channels(me.topologies, sqrt_s, hadronic, tau_min, **kw)
 
 
-def reference_log_q(ch: PhaseSpaceChannel, u: torch.Tensor, p: torch.Tensor, h: float = 1e-5) -> torch.Tensor:
-    """log density w.r.t. dx1 dx2 dΦ_n (or dΦ_n) from the numerical Jacobian (module docstring)."""
+def reference_log_q(ch: PhaseSpaceChannel, u: torch.Tensor, p: torch.Tensor, h: float = 1e-5,
+                    richardson: bool = False) -> torch.Tensor:
+    """log density w.r.t. dx1 dx2 dΦ_n (or dΦ_n) from the numerical Jacobian (module docstring); ``richardson``:
+    the Jacobian extrapolated from steps h and h/2, (4 J(h/2) − J(h))/3, for maps with strong curvature."""
     def cm(q):
         return boost_to_frame(q[:, 2:], q[:, 2:].sum(1)) if ch.hadronic else q[:, 2:]
 
@@ -76,6 +78,8 @@ def reference_log_q(ch: PhaseSpaceChannel, u: torch.Tensor, p: torch.Tensor, h: 
         return torch.cat([q[:, :2, 0] / (ch.sqrt_s / 2), c], 1) if ch.hadronic else c
 
     j = numerical_jacobian(coords, u, h=h, periodic=[3] if ch.hadronic else [1])
+    if richardson:
+        j = (4.0 * numerical_jacobian(coords, u, h=h / 2, periodic=[3] if ch.hadronic else [1]) - j) / 3.0
     return -log_abs_det(j) - log_dphi_dc(cm(p))
 
 
@@ -480,7 +484,8 @@ def test_leg_cuts_support_is_the_cut_region_at_fixed_energy(process, n_bounded, 
 def _band_region(ch: PhaseSpaceChannel, p: torch.Tensor, eta: bool = True) -> torch.Tensor:
     """Points whose every banded decay P → a b has E_a ≥ E_a,min and E_b ≥ E_b,min in the partonic frame,
     from the momenta alone (energies summed over each daughter's legs), and whose leaf daughters of the root
-    with cuts pass them (pT; |η| too with ``eta``, exact at fixed energy only)."""
+    with cuts (root-decay bound) or, with an orientation band, every leg with cuts passes them (pT; |η| too with
+    ``eta``, exact at fixed energy only)."""
     q = p[:, :2].sum(1)
     e = kin.mdot(p[:, 2:], q.unsqueeze(1)) / kin.mass(q).unsqueeze(1)  # leg energies in the Q rest frame
     keep = torch.ones(p.shape[0], dtype=torch.bool)
@@ -489,6 +494,11 @@ def _band_region(ch: PhaseSpaceChannel, p: torch.Tensor, eta: bool = True) -> to
         keep &= kin.pt(leg) >= pt_min * (1 - 1e-9)
         if eta:
             keep &= kin.eta(leg).abs() <= eta_max + 1e-9
+    if ch._orient is not None:
+        for leg, pt_min, eta_max in zip(ch._orient.legs, ch._orient.pt_min, ch._orient.eta_max):
+            keep &= kin.pt(p[:, leg]) >= pt_min * (1 - 1e-9)
+            if eta:
+                keep &= kin.eta(p[:, leg]).abs() <= eta_max + 1e-9
     for i, (ea, eb, _aligned) in ch._band.items():
         for child, e_min in zip(ch.tree.nodes[i].children, (ea, eb)):
             legs = [k - 2 for k in ch.tree.nodes[child].legs]
@@ -500,11 +510,13 @@ def _band_region(ch: PhaseSpaceChannel, p: torch.Tensor, eta: bool = True) -> to
 def test_energy_band_decays_density_and_inverse(name):
     """With pT cuts on the legs, decays below the root draw their angles inside the energy band (both daughters
     keep Σ √(m² + pT_min²) of their legs in the partonic frame): density = numerical Jacobian, exact inverse,
-    every generated point inside the band; aligned (daughters of the root) and misaligned axes both occur.  A
-    massless leaf daughter of an s-channel root with cuts bounds the root decay's polar angle (pT, |η|)."""
+    every generated point inside the band; aligned (daughters of the root) and misaligned axes both occur.  The
+    s-channel trees (3+ legs) turn the event so that every cut leg passes its pT (and, at fixed energy, |η|) cut
+    (:mod:`channels.orientation_band`)."""
     me, chs = channels_for(name, fold_symmetric=False, leg_cuts=_leg_cut)
-    banded = [ch for ch in chs if ch._band or ch._root_decay_cuts]
+    banded = [ch for ch in chs if ch._band or ch._root_decay_cuts or ch._orient]
     assert banded and any(ch._band for ch in banded)
+    assert any(ch._orient for ch in banded) == (name != "ud-evgg")  # its gluons all come off the quark lines
     for k, ch in enumerate(banded):
         u = rand(gen(700 + k), 24, ch.dims_in, lo=0.02, hi=0.98)
         p, log_q = ch.forward(u)
@@ -512,25 +524,34 @@ def test_energy_band_decays_density_and_inverse(name):
         assert int(ok.sum()) >= 8, ch
         u, p, log_q = u[ok], p[ok], log_q[ok]
         assert bool(_band_region(ch, p, eta=not ch.hadronic).all()), ch
-        # the arc length varies fast near the band's edges: the better of two steps (truncation vs rounding)
+        # the arc lengths vary fast near the bands' edges (energy band) and the orientation band's arcs can be
+        # narrow: the best of two steps (truncation vs rounding) and a Richardson extrapolation
         dev = torch.minimum((log_q - reference_log_q(ch, u, p, h=1e-5)).abs(),
                             (log_q - reference_log_q(ch, u, p, h=1e-6)).abs())
+        dev = torch.minimum(dev, (log_q - reference_log_q(ch, u, p, h=1e-5, richardson=True)).abs())
         assert float(dev.max()) < 2e-5, (ch, dev.max())
         u2, log_q2 = ch.inverse(p)
         assert torch.allclose(u2, u, rtol=0, atol=1e-8), (ch, (u2 - u).abs().max())
         assert torch.allclose(log_q2, log_q, rtol=0, atol=1e-8), ch
 
 
-def test_energy_band_support_is_the_band_region():
-    """e+ e- > u u~ g g, pT > 20 GeV on every leg: each banded channel's volume (mean of 1/q over its own points)
-    equals the band region's volume measured with the same channel without bands (mean of 1_band/q), within 4σ;
-    points outside the region get q = 0 from the inverse, and no point passing the cuts (all legs E ≥ pT_min, a
-    leaf daughter of the root with pT ≥ pT_min, |η| ≤ η_max) is outside the support."""
+@pytest.mark.parametrize("orientation", [True, False])
+def test_energy_band_support_is_the_band_region(orientation):
+    """e+ e- > u u~ g g, pT > 20 GeV and |η| < 2.5 on every leg: each banded channel's volume (mean of 1/q over its
+    own points) equals the band region's volume measured with the same channel without bands (mean of 1_band/q),
+    within 4σ; points outside the region get q = 0 from the inverse, and no point passing the cuts is outside the
+    support.  With the orientation band every leg passes its cuts; without it (``orientation_band=False``) the
+    leaf daughters of the root bound the root decay's angle instead."""
     me = matrix_element("e+ e- > u u~ g g")
-    free = build_channels(me.topologies, 500.0, False, fold_symmetric=False, leg_cuts=_leg_cut, energy_band=False)
-    cut = build_channels(me.topologies, 500.0, False, fold_symmetric=False, leg_cuts=_leg_cut)
-    assert all(ch._band for ch in cut) and not any(ch._band or ch._root_decay_cuts for ch in free)
-    assert sum(bool(ch._root_decay_cuts) for ch in cut) == 6  # γ*/Z → q + (q̄ g g) and (q g g) + q̄
+    free = build_channels(me.topologies, 500.0, False, fold_symmetric=False, leg_cuts=_leg_cut, energy_band=False,
+                          orientation_band=False)
+    cut = build_channels(me.topologies, 500.0, False, fold_symmetric=False, leg_cuts=_leg_cut,
+                         orientation_band=orientation)
+    assert all(ch._band for ch in cut) and not any(ch._band or ch._root_decay_cuts or ch._orient for ch in free)
+    if orientation:
+        assert all(ch._orient is not None and not ch._root_decay_cuts for ch in cut)
+    else:
+        assert sum(bool(ch._root_decay_cuts) for ch in cut) == 6  # γ*/Z → q + (q̄ g g) and (q g g) + q̄
     for k, (ch, ch0) in enumerate(zip(cut, free)):
         p, log_q = ch.forward(rand(gen(800 + k), 40000, ch.dims_in))
         ok = torch.isfinite(log_q)

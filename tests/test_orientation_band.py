@@ -1,0 +1,125 @@
+"""Tests of the orientation band (channels/orientation_band.py): the event's beam direction drawn outside every cut
+leg's pT / |η| caps.  Fast, seeded, float64; shapes from RAMBO, orientations set by hand."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from test_phase_space import numerical_jacobian
+
+from channels import Rambo
+from channels import kinematics as kin
+from channels.orientation_band import OrientationBand
+
+F64 = torch.float64
+SQRT_S = 500.0
+
+
+def events(n: int, n_out: int, seed: int, e_min: float = 20.5) -> torch.Tensor:
+    """RAMBO events at √s = 500 GeV (beams along ±z) whose legs all have E > ``e_min``."""
+    g = torch.Generator().manual_seed(seed)
+    u = torch.rand(8 * n, 3 * n_out - 4, generator=g, dtype=F64)
+    p_out, _ = Rambo(n_out, [0.0] * n_out).forward(u, SQRT_S)  # flat: isotropic orientation at every shape
+    p_out = p_out[(p_out[..., 0] > e_min).all(1)][:n]
+    beams = torch.tensor([[SQRT_S / 2, 0, 0, SQRT_S / 2], [SQRT_S / 2, 0, 0, -SQRT_S / 2]], dtype=F64)
+    return torch.cat([beams.expand(p_out.shape[0], 2, 4), p_out], 1)
+
+
+def band(n_out: int, legs=None, pt=20.0, eta=math.inf) -> OrientationBand:
+    legs = list(range(2, n_out + 2)) if legs is None else legs
+    return OrientationBand(legs, [pt] * len(legs), [eta] * len(legs), [True] * len(legs), n_out + 2, False)
+
+
+def passes(ob: OrientationBand, p: torch.Tensor) -> torch.Tensor:
+    q = p[:, ob.legs]
+    ok = torch.ones(p.shape[0], dtype=torch.bool)
+    for j, (pt, eta) in enumerate(zip(ob.pt_min, ob.eta_max)):
+        ok &= kin.pt(q[:, j]) >= pt * (1 - 1e-9)
+        if math.isfinite(eta):
+            ok &= kin.eta(q[:, j]).abs() <= eta + 1e-9
+    return ok
+
+
+@pytest.mark.parametrize("n_out, legs, eta", [(4, None, math.inf), (4, [2, 4], 2.0), (3, None, 1.5), (5, None, math.inf)])
+def test_orientation_band_keeps_the_shape_passes_the_cuts_and_inverts(n_out, legs, eta):
+    """Every turned event keeps its shape (all invariants), its beams and its legs' energies, has every cut leg inside
+    its pT / |η| cuts, and turns back exactly; the inverse flags events outside the cuts."""
+    ob = band(n_out, legs, eta=eta)
+    p0 = events(400, n_out, 1)
+    p, log_rel, ok = ob.forward(p0)
+    assert float(ok.to(F64).mean()) > 0.9
+    p, p0, log_rel = p[ok], p0[ok], log_rel[ok]
+    assert torch.equal(p[:, :2], p0[:, :2])
+    assert torch.allclose(p[..., 0], p0[..., 0], rtol=1e-14, atol=0)
+    dots = kin.mdot(p[:, 2:, None], p[:, None, 2:])
+    dots0 = kin.mdot(p0[:, 2:, None], p0[:, None, 2:])
+    assert torch.allclose(dots, dots0, rtol=1e-11, atol=1e-8)
+    assert bool(passes(ob, p).all())
+    assert bool((log_rel >= -1e-12).all())  # a band only concentrates: dΩ′/dΩ ≥ 1
+    back, log_rel2, inside = ob.inverse(p)
+    assert bool(inside.all())
+    assert torch.allclose(back, p0, rtol=0, atol=1e-9 * SQRT_S), (back - p0).abs().max()
+    assert torch.allclose(log_rel2, log_rel, rtol=0, atol=1e-9)
+    fail = ~passes(ob, p0)
+    assert bool(fail.any()) and not bool(ob.inverse(p0[fail])[2].any())
+
+
+def test_orientation_band_density_is_the_numerical_jacobian():
+    """On fixed shapes, the map of the beam direction in the body frame n̂′ → n̂ (cos θ, φ) has the Jacobian
+    dΩ/dΩ′ = exp(−log_rel), by central differences; the turn about the beam is kept."""
+    ob = band(4)
+    p0 = events(30, 4, 2)
+    _, _, _, _, bmat, _, _, _ = ob._frame_and_caps(p0)
+    body = (bmat.transpose(-1, -2).unsqueeze(1) @ p0[:, 2:, 1:].unsqueeze(-1)).squeeze(-1)  # shape only
+    g = torch.Generator().manual_seed(3)
+    ang = torch.stack([torch.rand(p0.shape[0], generator=g, dtype=F64) * 1.8 - 0.9,
+                       torch.rand(p0.shape[0], generator=g, dtype=F64) * 6.0 + 0.1], -1)
+
+    def event(a: torch.Tensor) -> torch.Tensor:
+        s = (1 - a[:, 0] ** 2).sqrt()
+        n_old = torch.stack([s * a[:, 1].cos(), s * a[:, 1].sin(), a[:, 0]], -1)
+        rot = kin.rotation_to(n_old).transpose(-1, -2)  # body frame B′ = S(n̂′)ᵀ: beam at n̂′, no turn
+        rep = a.shape[0] // p0.shape[0]  # numerical_jacobian stacks the shifted copies of each point
+        q = p0.repeat_interleave(rep, 0)
+        q[:, 2:, 1:] = (rot.unsqueeze(1) @ body.repeat_interleave(rep, 0).unsqueeze(-1)).squeeze(-1)
+        return q
+
+    def beam_in_body(a: torch.Tensor) -> torch.Tensor:
+        p, _, _ = ob.forward(event(a))
+        n = ob._frame_and_caps(p)[7]
+        return torch.stack([n[:, 2], torch.atan2(n[:, 1], n[:, 0])], -1)
+
+    p, log_rel, ok = ob.forward(event(ang))
+    assert bool(ok.all())
+    jac = numerical_jacobian(beam_in_body, ang, h=1e-6, periodic=[1])
+    assert torch.allclose(torch.linalg.det(jac).abs().log(), -log_rel, rtol=0, atol=1e-6)
+    turn = ob._frame_and_caps(p)[4] @ kin.rotation_to(ob._frame_and_caps(p)[7])  # R_z(α) = B S(n̂)
+    assert torch.allclose(turn, torch.eye(3, dtype=F64).expand_as(turn), atol=1e-10)
+
+
+def test_orientation_band_volume_is_the_cut_solid_angle():
+    """Uniform orientations turned by the band: the mean of dΩ′/dΩ over its draws equals the fraction of
+    orientations (n̂ uniform, by RAMBO's own isotropy) that pass the cuts, within 4σ, shape by shape averaged."""
+    ob = band(4)
+    p0 = events(40000, 4, 5)
+    _, log_rel, ok = ob.forward(p0)
+    w = torch.where(ok, (-log_rel).exp(), torch.zeros_like(log_rel))
+    frac = passes(ob, p0).to(F64)
+    diff = w - frac
+    assert abs(float(diff.mean())) < 4 * float(diff.std()) / math.sqrt(diff.numel()), (w.mean(), frac.mean())
+    assert 0.3 < float(frac.mean()) < 0.95
+
+
+def test_orientation_band_hadronic_frame():
+    """Hadronic: the band acts in the partonic frame, moving along z; pT passes, η of a massless leg is bounded by
+    η_max + |y_boost| there, and the inverse is exact."""
+    ob = OrientationBand([2, 3, 4], [20.0] * 3, [2.5] * 3, [True] * 3, 5, True)
+    p0 = events(200, 3, 7)
+    p0 = kin.boost_z(p0, torch.linspace(-1.5, 1.5, p0.shape[0], dtype=F64))
+    p, log_rel, ok = ob.forward(p0)
+    p, p0, log_rel = p[ok], p0[ok], log_rel[ok]
+    assert bool((kin.pt(p[:, 2:]) >= 20.0 * (1 - 1e-9)).all())
+    back, log_rel2, inside = ob.inverse(p)
+    assert bool(inside.all()) and torch.allclose(back, p0, rtol=0, atol=1e-8)
+    assert torch.allclose(log_rel2, log_rel, atol=1e-9)

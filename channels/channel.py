@@ -44,9 +44,13 @@ its density has the diagram's peaks:
   cos θ → −1 of one variable, which the VEGAS grid of the channel can learn.  With legs cut in pT
   (``leg_cuts``, ``energy_band=True``, default) a decay below the root draws the direction only inside the
   band where both daughters keep their minimum partonic-frame energies (E ≥ Σ √(m² + pT_min²) over their
-  legs; :mod:`channels.energy_band`), so points failing that bound are never generated; the root's own
-  decay of an s-channel tree (axis ẑ) draws |cos θ| ≤ 1 − δ when a daughter is a massless leg with cuts (its
-  energy is fixed there: the bound of the cut t-channel step, :meth:`PhaseSpaceChannel._root_decay_delta`).
+  legs; :mod:`channels.energy_band`), so points failing that bound are never generated.  An s-channel tree of
+  three or more legs with cuts then turns the whole event so that the beam direction avoids every cut leg's
+  pT / |η| caps (:mod:`channels.orientation_band`: the shape is kept, the orientation drawn only where the cuts
+  pass; ``orientation_band=None``, default: at fixed energy only — on the hadronic benchmark processes it gave
+  the flows nothing; ``True``: hadronic too); with two legs, or without the band, the root's own decay (axis
+  ẑ) draws |cos θ| ≤ 1 − δ when a daughter is a massless leg with cuts (its energy is fixed there: the bound of
+  the cut t-channel step, :meth:`PhaseSpaceChannel._root_decay_delta`).
 * **Luminosity** (hadronic only, 2 numbers): (τ, y) as :class:`~channels.luminosity.Luminosity`,
   with ŝ drawn by the top s-channel propagator's sampler when the diagram has one (e.g. a
   Breit–Wigner for the Z in Drell–Yan), else ∝ 1/ŝ (1/ŝ^ν when the lower limit is 0), on
@@ -478,7 +482,7 @@ class PhaseSpaceChannel(Mapping):
                  topologies: Sequence | None = None, process_topologies: Sequence | None = None,
                  nu_cut: float | None = 1.0, nu_free: float = 0.0, order: str = "bottom-up",
                  decay_axis: str = "sibling", leg_cuts: Callable[[int], tuple[float, float]] | None = None,
-                 energy_band: bool = True, orientation_band: bool = True):
+                 energy_band: bool = True, orientation_band: bool | None = None):
         if topology.n_in != 2:
             raise PhaseSpaceError("phase-space channels need 2 incoming particles (decays are not supported)")
         if decay_axis not in ("fixed", "sibling"):
@@ -532,6 +536,8 @@ class PhaseSpaceChannel(Mapping):
         self._band = self._energy_bands(leg_cuts) if energy_band else {}
         # s-channel tree of 3+ legs: the orientation to the beam avoids every cut leg's pT / |η| caps
         self._orient: OrientationBand | None = None
+        if orientation_band is None:
+            orientation_band = not self.hadronic
         if orientation_band and leg_cuts is not None and not self.tree.spine and n_out >= 3:
             cut_legs = [(leg, *(float(v) for v in leg_cuts(leg))) for leg in range(2, n_out + 2)]
             cut_legs = [c for c in cut_legs if c[1] > 0.0 or math.isfinite(c[2])]
@@ -877,7 +883,7 @@ def build_channels(topologies: Sequence, sqrt_s: float, hadronic: bool, tau_min:
                    nu_cut: float | None = 1.0, nu_free: float = 0.0,
                    order: str = "bottom-up", decay_axis: str = "sibling",
                    leg_cuts: Callable[[int], tuple[float, float]] | None = None,
-                   energy_band: bool = True, orientation_band: bool = True) -> list[PhaseSpaceChannel]:
+                   energy_band: bool = True, orientation_band: bool | None = None) -> list[PhaseSpaceChannel]:
     """One :class:`PhaseSpaceChannel` per distinct propagator structure of ``topologies``.
 
     ``topologies``: all diagrams of one process (``me.topologies``). Diagrams with the same
@@ -893,7 +899,9 @@ def build_channels(topologies: Sequence, sqrt_s: float, hadronic: bool, tau_min:
     without a propagator (0 = uniform); ``order``: invariant order; ``decay_axis``: polar axis of the
     decays (see the module docstring); ``leg_cuts(leg)``: (pT_min GeV, η_max) of a final-state leg from
     cuts, which bound the first t-channel step's angle and, with ``energy_band``, the decay angles (daughters
-    keep the partonic-frame energies their legs' pT cuts imply; see :mod:`channels.energy_band`).
+    keep the partonic-frame energies their legs' pT cuts imply; see :mod:`channels.energy_band`) and, with
+    ``orientation_band`` (None: at fixed energy only), the orientation of s-channel trees of 3+ legs
+    (:mod:`channels.orientation_band`).
     Raises :class:`PhaseSpaceError` if more than ``max_channels`` channels remain.
     """
     topologies = tuple(topologies)

@@ -512,8 +512,8 @@ def test_energy_band_decays_density_and_inverse(name):
     keep Σ √(m² + pT_min²) of their legs in the partonic frame): density = numerical Jacobian, exact inverse,
     every generated point inside the band; aligned (daughters of the root) and misaligned axes both occur.  The
     s-channel trees (3+ legs) turn the event so that every cut leg passes its pT (and, at fixed energy, |η|) cut
-    (:mod:`channels.orientation_band`)."""
-    me, chs = channels_for(name, fold_symmetric=False, leg_cuts=_leg_cut)
+    (:mod:`channels.orientation_band`; hadronic only when asked for, as here)."""
+    me, chs = channels_for(name, fold_symmetric=False, leg_cuts=_leg_cut, orientation_band=True)
     banded = [ch for ch in chs if ch._band or ch._root_decay_cuts or ch._orient]
     assert banded and any(ch._band for ch in banded)
     assert any(ch._orient for ch in banded) == (name != "ud-evgg")  # its gluons all come off the quark lines
@@ -567,3 +567,19 @@ def test_energy_band_support_is_the_band_region(orientation):
         assert bool(torch.isfinite(back[region]).all()), ch
         passing = (p0[:, 2:, 0] >= 20.0).all(1) & (kin.pt(p0[:, 2:]) >= 20.0).all(1) & (kin.eta(p0[:, 2:]).abs() <= 2.5).all(1)
         assert bool(region[passing].all()), ch
+
+
+def test_orientation_band_default_is_fixed_energy_only():
+    """``orientation_band=None`` (default): e+ e- s-channel trees of 3+ legs get the band, hadronic ones keep the
+    root-decay bound (their maps are those without the band, bit for bit), 2-leg final states never get it."""
+    _, ee = channels_for("ee-uugg", fold_symmetric=False, leg_cuts=_leg_cut)
+    assert all(ch._orient is not None for ch in ee)
+    _, gg = channels_for("gg-ttg", fold_symmetric=False, leg_cuts=_leg_cut)
+    _, gg_off = channels_for("gg-ttg", fold_symmetric=False, leg_cuts=_leg_cut, orientation_band=False)
+    _, gg_on = channels_for("gg-ttg", fold_symmetric=False, leg_cuts=_leg_cut, orientation_band=True)
+    assert not any(ch._orient for ch in gg) and any(ch._orient for ch in gg_on)
+    u = rand(gen(11), 64, gg[0].dims_in)
+    for ch, ch_off in zip(gg, gg_off):
+        assert torch.equal(ch.forward(u)[0], ch_off.forward(u)[0])
+    _, mumu = channels_for("ee-mumu", fold_symmetric=False, leg_cuts=_leg_cut, orientation_band=True)
+    assert not any(ch._orient for ch in mumu) and any(ch._root_decay_cuts for ch in mumu)

@@ -10,7 +10,7 @@ are conditions on n̂ alone at fixed shape:
 
 two polar caps around ±p̂_i that n̂ must avoid (hadronic: |η| ≤ η_max + |y_boost| of a massless leg, a superset,
 since η is additive under the boost along the beam).  Soft jets at the cut have large caps (E = 25 GeV and
-pT > 20: c = 0.6, 60 % of the sphere lost), and no channel coordinate follows them: on e+ e- → u u~ g g with
+pT > 20: c = 0.6, 40 % of the sphere lost), and no channel coordinate follows them: on e+ e- → u u~ g g with
 pT > 20 GeV a fifth of all points fail a pT cut this way.
 
 :class:`OrientationBand` is a bijection of the phase space onto the events whose beam direction avoids every cap,

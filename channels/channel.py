@@ -544,7 +544,7 @@ class PhaseSpaceChannel(Mapping):
             if cut_legs:
                 self._orient = OrientationBand([c[0] for c in cut_legs], [c[1] for c in cut_legs],
                                                [c[2] for c in cut_legs],
-                                               [self.masses[c[0]] == 0.0 for c in cut_legs], n_out + 2, self.hadronic)
+                                               [self.masses[c[0]] == 0.0 for c in cut_legs], self.hadronic)
         # the root's own decay (s-channel tree, polar axis ẑ): massless leaf daughters with cuts bound its angle
         # (without an orientation band, which covers them)
         self._root_decay_cuts: list[tuple[int, float, float]] = []  # (leaf node, pT_min, η_max)

@@ -24,8 +24,8 @@ acting on the orientation only (the shape and the turn about the beam are kept):
 * density w.r.t. the solid angle, relative to the uniform one: dΩ′/dΩ = 2π / (c₁ L(θ)).  Where no arc is left at
   the drawn θ the point is flagged (q = 0 there, as for every point outside the support).
 
-Used by :class:`~channels.channel.PhaseSpaceChannel` on the s-channel trees of three or more final-state legs
-(the event from the channel's own map is turned: p = M p′ with M = B′ S(n̂′) S(n̂)ᵀ B′ᵀ, B′ the body frame of p′
+Used by :class:`~channels.channel.PhaseSpaceChannel` on the s-channel trees of three or more final-state legs, by
+default at fixed energy only (the event from the channel's own map is turned: p = M p′ with M = B′ S(n̂′) S(n̂)ᵀ B′ᵀ, B′ the body frame of p′
 and S(v) the rotation taking ẑ to v); its inverse turns p back and hands p′ to the channel's inverse.
 Momenta (E, px, py, pz) in GeV, beams along ±z.
 """
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -41,6 +42,21 @@ from .kinematics import boost_z, rotation_to
 
 TWO_PI = 2.0 * math.pi
 TINY = 1e-300
+
+
+class BodyFrame(NamedTuple):
+    """An event seen from its body frame (all ``[n, …]``): ``y`` rapidity of the partonic frame, ``q`` the event
+    there, ``c`` the cut legs' cap bounds, ``c_z`` the z-leg's, ``b`` the frame (columns x̂_b, ŷ_b, ẑ_b in the
+    partonic frame), ``iz`` the z-leg among the cut legs, ``d`` the cut legs' directions and ``beam`` the beam
+    direction n̂, both in body coordinates."""
+    y: Tensor
+    q: Tensor
+    c: Tensor
+    c_z: Tensor
+    b: Tensor
+    iz: Tensor
+    d: Tensor
+    beam: Tensor
 
 
 class OrientationBand:
@@ -52,14 +68,13 @@ class OrientationBand:
     """
 
     def __init__(self, legs: Sequence[int], pt_min: Sequence[float], eta_max: Sequence[float],
-                 massless: Sequence[bool], n_legs: int, hadronic: bool):
+                 massless: Sequence[bool], hadronic: bool):
         if not legs:
             raise ValueError("an orientation band needs at least one cut leg")
         self.legs = [int(i) for i in legs]
         self.pt_min = [float(v) for v in pt_min]
         self.eta_max = [float(v) for v in eta_max]
         self.massless = [bool(v) for v in massless]
-        self.n_legs = int(n_legs)
         self.hadronic = bool(hadronic)
 
     def __repr__(self) -> str:
@@ -140,15 +155,15 @@ class OrientationBand:
         ends = torch.cat([lo, torch.full_like(lo[:, :1], TWO_PI)], -1)
         return starts, (ends - starts).clamp_min(0.0)
 
-    def _frame_and_caps(self, p: Tensor):
+    def frame(self, p: Tensor) -> BodyFrame:
+        """The body frame of events ``p [n, legs, 4]`` and what the maps need of it."""
         y = self._rapidity(p)
         q = boost_z(p, -y) if self.hadronic else p
         c, d = self._caps(q, y)
         bmat, iz = self._body_frame(q, c, d)
         c_z = c.gather(-1, iz.unsqueeze(-1)).squeeze(-1)
         d_body = (bmat.transpose(-1, -2).unsqueeze(1) @ d.unsqueeze(-1)).squeeze(-1)
-        n_body = bmat[:, 2, :]  # Bᵀ ẑ: the beam direction in the body frame
-        return y, q, c, c_z, bmat, iz, d_body, n_body
+        return BodyFrame(y, q, c, c_z, bmat, iz, d_body, bmat[:, 2, :])  # Bᵀ ẑ: the beam in the body frame
 
     def _turn(self, p: Tensor, q: Tensor, y: Tensor, bmat: Tensor, n_from: Tensor, n_to: Tensor) -> Tensor:
         """The event with its beam direction in the body frame moved from ``n_from`` to ``n_to``."""
@@ -166,7 +181,7 @@ class OrientationBand:
     # -- maps ------------------------------------------------------------------------------------
     def forward(self, p: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Event ``p′`` (any orientation) → (p with the beam outside every cap, log(dΩ′/dΩ), ok)."""
-        y, q, c, c_z, bmat, iz, d_body, n_old = self._frame_and_caps(p)
+        y, q, c, c_z, bmat, iz, d_body, n_old = self.frame(p)
         cos_new = c_z.clamp_min(0.0) * n_old[:, 2].clamp(-1.0, 1.0)
         u_phi = torch.remainder(torch.atan2(n_old[:, 1], n_old[:, 0]), TWO_PI) / TWO_PI
         starts, widths = self._gaps(cos_new, c, d_body, iz)
@@ -182,7 +197,7 @@ class OrientationBand:
 
     def inverse(self, p: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Inverse of :meth:`forward`: (p′, log(dΩ′/dΩ), inside: every cut leg within its cap bound)."""
-        y, q, c, c_z, bmat, iz, d_body, n_new = self._frame_and_caps(p)
+        y, q, c, c_z, bmat, iz, d_body, n_new = self.frame(p)
         cos_new = n_new[:, 2].clamp(-1.0, 1.0)
         phi = torch.remainder(torch.atan2(n_new[:, 1], n_new[:, 0]), TWO_PI)
         starts, widths = self._gaps(cos_new, c, d_body, iz)

@@ -28,7 +28,7 @@ def events(n: int, n_out: int, seed: int, e_min: float = 20.5) -> torch.Tensor:
 
 def band(n_out: int, legs=None, pt=20.0, eta=math.inf) -> OrientationBand:
     legs = list(range(2, n_out + 2)) if legs is None else legs
-    return OrientationBand(legs, [pt] * len(legs), [eta] * len(legs), [True] * len(legs), n_out + 2, False)
+    return OrientationBand(legs, [pt] * len(legs), [eta] * len(legs), [True] * len(legs), False)
 
 
 def passes(ob: OrientationBand, p: torch.Tensor) -> torch.Tensor:
@@ -70,7 +70,7 @@ def test_orientation_band_density_is_the_numerical_jacobian():
     dΩ/dΩ′ = exp(−log_rel), by central differences; the turn about the beam is kept."""
     ob = band(4)
     p0 = events(30, 4, 2)
-    _, _, _, _, bmat, _, _, _ = ob._frame_and_caps(p0)
+    bmat = ob.frame(p0).b
     body = (bmat.transpose(-1, -2).unsqueeze(1) @ p0[:, 2:, 1:].unsqueeze(-1)).squeeze(-1)  # shape only
     g = torch.Generator().manual_seed(3)
     ang = torch.stack([torch.rand(p0.shape[0], generator=g, dtype=F64) * 1.8 - 0.9,
@@ -87,14 +87,15 @@ def test_orientation_band_density_is_the_numerical_jacobian():
 
     def beam_in_body(a: torch.Tensor) -> torch.Tensor:
         p, _, _ = ob.forward(event(a))
-        n = ob._frame_and_caps(p)[7]
+        n = ob.frame(p).beam
         return torch.stack([n[:, 2], torch.atan2(n[:, 1], n[:, 0])], -1)
 
     p, log_rel, ok = ob.forward(event(ang))
     assert bool(ok.all())
     jac = numerical_jacobian(beam_in_body, ang, h=1e-6, periodic=[1])
     assert torch.allclose(torch.linalg.det(jac).abs().log(), -log_rel, rtol=0, atol=1e-6)
-    turn = ob._frame_and_caps(p)[4] @ kin.rotation_to(ob._frame_and_caps(p)[7])  # R_z(α) = B S(n̂)
+    fr = ob.frame(p)
+    turn = fr.b @ kin.rotation_to(fr.beam)  # R_z(α) = B S(n̂)
     assert torch.allclose(turn, torch.eye(3, dtype=F64).expand_as(turn), atol=1e-10)
 
 
@@ -114,7 +115,7 @@ def test_orientation_band_volume_is_the_cut_solid_angle():
 def test_orientation_band_hadronic_frame():
     """Hadronic: the band acts in the partonic frame, moving along z; pT passes, η of a massless leg is bounded by
     η_max + |y_boost| there, and the inverse is exact."""
-    ob = OrientationBand([2, 3, 4], [20.0] * 3, [2.5] * 3, [True] * 3, 5, True)
+    ob = OrientationBand([2, 3, 4], [20.0] * 3, [2.5] * 3, [True] * 3, True)
     p0 = events(200, 3, 7)
     p0 = kin.boost_z(p0, torch.linspace(-1.5, 1.5, p0.shape[0], dtype=F64))
     p, log_rel, ok = ob.forward(p0)

@@ -443,12 +443,15 @@ def _beams_swapped(topology):
                    t_chain=tuple(reversed(topology.t_chain)))
 
 
-def _massless_cut(leg_cuts: Callable[[int], tuple[float, float]], leg: int, mass: float) -> tuple[float, float] | None:
-    """(pT_min, η_max) of a massless final-state ``leg`` that has a pT or |η| cut; None otherwise."""
-    if mass != 0.0:
-        return None
+def _leg_cut(leg_cuts: Callable[[int], tuple[float, float]], leg: int) -> tuple[float, float] | None:
+    """(pT_min, η_max) of a final-state ``leg`` that has a pT or |η| cut; None otherwise."""
     pt_min, eta_max = (float(v) for v in leg_cuts(leg))
     return (pt_min, eta_max) if pt_min > 0.0 or math.isfinite(eta_max) else None
+
+
+def _massless_cut(leg_cuts: Callable[[int], tuple[float, float]], leg: int, mass: float) -> tuple[float, float] | None:
+    """(pT_min, η_max) of a massless final-state ``leg`` that has a pT or |η| cut; None otherwise."""
+    return _leg_cut(leg_cuts, leg) if mass == 0.0 else None
 
 
 def _first_leg_cut(topology, leg_cuts: Callable[[int], tuple[float, float]], last: bool = False) -> bool:
@@ -539,8 +542,7 @@ class PhaseSpaceChannel(Mapping):
         if orientation_band is None:
             orientation_band = not self.hadronic
         if orientation_band and leg_cuts is not None and not self.tree.spine and n_out >= 3:
-            cut_legs = [(leg, *(float(v) for v in leg_cuts(leg))) for leg in range(2, n_out + 2)]
-            cut_legs = [c for c in cut_legs if c[1] > 0.0 or math.isfinite(c[2])]
+            cut_legs = [(leg, *cut) for leg in range(2, n_out + 2) if (cut := _leg_cut(leg_cuts, leg)) is not None]
             if cut_legs:
                 self._orient = OrientationBand([c[0] for c in cut_legs], [c[1] for c in cut_legs],
                                                [c[2] for c in cut_legs],

@@ -46,7 +46,8 @@ its density has the diagram's peaks:
   band where both daughters keep their minimum partonic-frame energies (E ≥ Σ √(m² + pT_min²) over their
   legs; :mod:`channels.energy_band`), so points failing that bound are never generated.  An s-channel tree of
   three or more legs with cuts then turns the whole event so that the beam direction avoids every cut leg's
-  pT / |η| caps (:mod:`channels.orientation_band`: the shape is kept, the orientation drawn only where the cuts
+  pT / |η| caps and lies near the axis of every pair that its ΔR cut (``pair_cuts``) needs there
+  (:mod:`channels.orientation_band`: the shape is kept, the orientation drawn only where the cuts can
   pass; ``orientation_band=None``, default: at fixed energy only — on the hadronic benchmark processes it gave
   the flows nothing; ``True``: hadronic too); with two legs, or without the band, the root's own decay (axis
   ẑ) draws |cos θ| ≤ 1 − δ when a daughter is a massless leg with cuts (its energy is fixed there: the bound of
@@ -454,6 +455,20 @@ def _massless_cut(leg_cuts: Callable[[int], tuple[float, float]], leg: int, mass
     return _leg_cut(leg_cuts, leg) if mass == 0.0 else None
 
 
+def _delta_r_pairs(pair_cuts: Callable[[int, int], float], legs: Sequence[int], masses: Sequence[float],
+                   hadronic: bool) -> list[tuple[int, int, float]]:
+    """(leg i, leg j, R_min) of the final-state pairs with a ΔR cut that bounds the orientation: any pair at fixed
+    energy (ΔR from pseudorapidities, a function of the directions), only massless pairs in hadronic collisions
+    (where Δη is then invariant under the partonic frame's boost)."""
+    out = []
+    for a, i in enumerate(legs):
+        for j in legs[a + 1:]:
+            r = float(pair_cuts(i, j))
+            if r > 0.0 and (not hadronic or masses[i] == 0.0 and masses[j] == 0.0):
+                out.append((i, j, r))
+    return out
+
+
 def _first_leg_cut(topology, leg_cuts: Callable[[int], tuple[float, float]], last: bool = False) -> bool:
     """Whether the first (``last``: the last) object emitted along the t-chain is a massless leg with cuts."""
     vertex = topology.t_chain[-1 if last else 0]
@@ -485,7 +500,8 @@ class PhaseSpaceChannel(Mapping):
                  topologies: Sequence | None = None, process_topologies: Sequence | None = None,
                  nu_cut: float | None = 1.0, nu_free: float = 0.0, order: str = "bottom-up",
                  decay_axis: str = "sibling", leg_cuts: Callable[[int], tuple[float, float]] | None = None,
-                 energy_band: bool = True, orientation_band: bool | None = None):
+                 energy_band: bool = True, orientation_band: bool | None = None,
+                 pair_cuts: Callable[[int, int], float] | None = None):
         if topology.n_in != 2:
             raise PhaseSpaceError("phase-space channels need 2 incoming particles (decays are not supported)")
         if decay_axis not in ("fixed", "sibling"):
@@ -541,12 +557,17 @@ class PhaseSpaceChannel(Mapping):
         self._orient: OrientationBand | None = None
         if orientation_band is None:
             orientation_band = not self.hadronic
-        if orientation_band and leg_cuts is not None and not self.tree.spine and n_out >= 3:
-            cut_legs = [(leg, *cut) for leg in range(2, n_out + 2) if (cut := _leg_cut(leg_cuts, leg)) is not None]
-            if cut_legs:
+        if (orientation_band and (leg_cuts is not None or pair_cuts is not None) and not self.tree.spine
+                and n_out >= 3):
+            final = range(2, n_out + 2)
+            cut_legs = ([(leg, *cut) for leg in final if (cut := _leg_cut(leg_cuts, leg)) is not None]
+                        if leg_cuts is not None else [])
+            pairs = (_delta_r_pairs(pair_cuts, final, self.masses, self.hadronic)
+                     if pair_cuts is not None else [])
+            if cut_legs or pairs:
                 self._orient = OrientationBand([c[0] for c in cut_legs], [c[1] for c in cut_legs],
                                                [c[2] for c in cut_legs],
-                                               [self.masses[c[0]] == 0.0 for c in cut_legs], self.hadronic)
+                                               [self.masses[c[0]] == 0.0 for c in cut_legs], self.hadronic, pairs)
         # the root's own decay (s-channel tree, polar axis ẑ): massless leaf daughters with cuts bound its angle
         # (without an orientation band, which covers them)
         self._root_decay_cuts: list[tuple[int, float, float]] = []  # (leaf node, pT_min, η_max)
@@ -885,7 +906,8 @@ def build_channels(topologies: Sequence, sqrt_s: float, hadronic: bool, tau_min:
                    nu_cut: float | None = 1.0, nu_free: float = 0.0,
                    order: str = "bottom-up", decay_axis: str = "sibling",
                    leg_cuts: Callable[[int], tuple[float, float]] | None = None,
-                   energy_band: bool = True, orientation_band: bool | None = None) -> list[PhaseSpaceChannel]:
+                   energy_band: bool = True, orientation_band: bool | None = None,
+                   pair_cuts: Callable[[int, int], float] | None = None) -> list[PhaseSpaceChannel]:
     """One :class:`PhaseSpaceChannel` per distinct propagator structure of ``topologies``.
 
     ``topologies``: all diagrams of one process (``me.topologies``). Diagrams with the same
@@ -903,7 +925,8 @@ def build_channels(topologies: Sequence, sqrt_s: float, hadronic: bool, tau_min:
     cuts, which bound the first t-channel step's angle and, with ``energy_band``, the decay angles (daughters
     keep the partonic-frame energies their legs' pT cuts imply; see :mod:`channels.energy_band`) and, with
     ``orientation_band`` (None: at fixed energy only), the orientation of s-channel trees of 3+ legs
-    (:mod:`channels.orientation_band`).
+    (:mod:`channels.orientation_band`); ``pair_cuts(i, j)``: the minimum ΔR (0: none) of two final-state legs,
+    whose necessary condition on the beam direction the orientation band also draws.
     Raises :class:`PhaseSpaceError` if more than ``max_channels`` channels remain.
     """
     topologies = tuple(topologies)
@@ -936,7 +959,7 @@ def build_channels(topologies: Sequence, sqrt_s: float, hadronic: bool, tau_min:
                                diagrams=[t.diagram for t in members], multiplicity=mult[k],
                                topologies=members, process_topologies=topologies, nu_cut=nu_cut,
                                nu_free=nu_free, order=order, decay_axis=decay_axis, leg_cuts=leg_cuts,
-                               energy_band=energy_band, orientation_band=orientation_band)
+                               energy_band=energy_band, orientation_band=orientation_band, pair_cuts=pair_cuts)
         channels.append(ch)
     return channels
 

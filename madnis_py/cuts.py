@@ -220,6 +220,13 @@ class Cuts:
         c = object_class(self.final_pdgs[i])
         return self.values.get(f"eta{c}", math.inf) if c in CLASSES else math.inf
 
+    def dr_min(self, i: int, k: int) -> float:
+        """The lower ΔR cut ``dr{X}{Y}`` on the pair of final-state particles (i, k) (0 if none applies)."""
+        ci, ck = object_class(self.final_pdgs[i]), object_class(self.final_pdgs[k])
+        if ci not in CLASSES or ck not in CLASSES:
+            return 0.0
+        return float(self.values.get(f"dr{ci}{ck}", self.values.get(f"dr{ck}{ci}", 0.0)))
+
     def pair_mass_min(self, i: int, k: int) -> float:
         """The invariant-mass cut ``mm{c}{c}`` (GeV) on the pair (i, k) (0 if none applies; leptons: SFOS pairs only)."""
         c = object_class(self.final_pdgs[i])

@@ -95,7 +95,7 @@ def invariant_bounds(cuts: Cuts, masses_out: Sequence[float], n_in: int = 2) -> 
         if ci is None or ck is None:
             return lb
         if m[i] == 0.0 and m[k] == 0.0 and ci in CLASSES and ck in CLASSES:
-            r = v.get(f"dr{ci}{ck}", v.get(f"dr{ck}{ci}", 0.0))
+            r = cuts.dr_min(i, k)
             if r > 0:
                 lb = max(lb, 2.0 * math.sqrt(cuts.pt_min(i) * cuts.pt_min(k)) * math.sin(min(r, math.pi) / 2.0))
         return max(lb, cuts.pair_mass_min(i, k))
@@ -126,6 +126,15 @@ def leg_cuts(cuts: Cuts, n_in: int = 2) -> Callable[[int], tuple[float, float]]:
     def one(leg: int) -> tuple[float, float]:
         i = leg - n_in
         return cuts.pt_min(i), cuts.eta_max(i)
+
+    return one
+
+
+def pair_cuts(cuts: Cuts, n_in: int = 2) -> Callable[[int, int], float]:
+    """Minimum ΔR of final-state legs ``i``, ``j`` (topology numbering, incoming first) from ``cuts``; 0 where none
+    applies.  The channels use it to draw the event's orientation near the axis of close pairs."""
+    def one(i: int, j: int) -> float:
+        return cuts.dr_min(i - n_in, j - n_in)
 
     return one
 
@@ -193,6 +202,7 @@ class MultiChannelIntegrand:
             try:
                 chans = build(list(topologies), base.sqrt_s, base.hadronic, tau_min=tau_min,
                               invariant_min=invariant_bounds(cuts, masses_out), leg_cuts=leg_cuts(cuts),
+                              pair_cuts=pair_cuts(cuts),
                               fold_symmetric=fold_symmetric,
                               max_channels=max(left, 1))
             except PhaseSpaceError as exc:

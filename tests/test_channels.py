@@ -422,6 +422,10 @@ def _leg_cut(leg: int) -> tuple[float, float]:
     return 20.0, 2.5
 
 
+def _pair_cut(i: int, j: int) -> float:
+    return 0.4
+
+
 @pytest.mark.parametrize("name", ["ug-evdg", "gg-ggg", "gg-ttg"])
 def test_leg_cuts_first_t_step_density_and_inverse(name):
     """With ``leg_cuts`` the first t-channel angle is drawn on a cut-bounded range: density = numerical
@@ -499,6 +503,13 @@ def _band_region(ch: PhaseSpaceChannel, p: torch.Tensor, eta: bool = True) -> to
             keep &= kin.pt(p[:, leg]) >= pt_min * (1 - 1e-9)
             if eta:
                 keep &= kin.eta(p[:, leg]).abs() <= eta_max + 1e-9
+        for i, j, r in ch._orient.pairs:  # ΔR ≥ r needs the beam axis within asin(ψ/r) + ψ/2 of the pair's midpoint
+            di, dj = p[:, i, 1:], p[:, j, 1:]
+            di, dj = di / di.norm(dim=-1, keepdim=True), dj / dj.norm(dim=-1, keepdim=True)
+            psi = torch.acos((di * dj).sum(-1).clamp(-1, 1))
+            mid = di + dj
+            to_axis = torch.acos((mid[:, 2].abs() / mid.norm(dim=-1)).clamp(max=1))
+            keep &= (psi >= r) | (to_axis <= torch.asin((psi / r).clamp(max=1)) + psi / 2 + 1e-9)
     for i, (ea, eb, _aligned) in ch._band.items():
         for child, e_min in zip(ch.tree.nodes[i].children, (ea, eb)):
             legs = [k - 2 for k in ch.tree.nodes[child].legs]
@@ -506,17 +517,22 @@ def _band_region(ch: PhaseSpaceChannel, p: torch.Tensor, eta: bool = True) -> to
     return keep
 
 
-@pytest.mark.parametrize("name", ["ee-uugg", "ud-evgg", "ug-evdg", "gg-ttg"])
-def test_energy_band_decays_density_and_inverse(name):
+@pytest.mark.parametrize("name, pairs", [("ee-uugg", False), ("ud-evgg", False), ("ug-evdg", False), ("gg-ttg", False),
+                                         ("ee-uugg", True), ("gg-ttg", True)])
+def test_energy_band_decays_density_and_inverse(name, pairs):
     """With pT cuts on the legs, decays below the root draw their angles inside the energy band (both daughters
     keep Σ √(m² + pT_min²) of their legs in the partonic frame): density = numerical Jacobian, exact inverse,
     every generated point inside the band; aligned (daughters of the root) and misaligned axes both occur.  The
     s-channel trees (3+ legs) turn the event so that every cut leg passes its pT (and, at fixed energy, |η|) cut
-    (:mod:`channels.orientation_band`; hadronic only when asked for, as here)."""
-    me, chs = channels_for(name, fold_symmetric=False, leg_cuts=_leg_cut, orientation_band=True)
+    (:mod:`channels.orientation_band`; hadronic only when asked for, as here) and, with ΔR cuts (``pairs``), lies
+    near the axis of every close pair."""
+    me, chs = channels_for(name, fold_symmetric=False, leg_cuts=_leg_cut, orientation_band=True,
+                           pair_cuts=_pair_cut if pairs else None)
     banded = [ch for ch in chs if ch._band or ch._root_decay_cuts or ch._orient]
     assert banded and any(ch._band for ch in banded)
     assert any(ch._orient for ch in banded) == (name != "ud-evgg")  # its gluons all come off the quark lines
+    if pairs:  # hadronic: only the massless pairs (g g > t t~ g has none)
+        assert all(bool(ch._orient.pairs) == (name == "ee-uugg") for ch in banded if ch._orient)
     for k, ch in enumerate(banded):
         u = rand(gen(700 + k), 24, ch.dims_in, lo=0.02, hi=0.98)
         p, log_q = ch.forward(u)
@@ -535,18 +551,19 @@ def test_energy_band_decays_density_and_inverse(name):
         assert torch.allclose(log_q2, log_q, rtol=0, atol=1e-8), ch
 
 
-@pytest.mark.parametrize("orientation", [True, False])
+@pytest.mark.parametrize("orientation", [True, False, "pairs"])
 def test_energy_band_support_is_the_band_region(orientation):
     """e+ e- > u u~ g g, pT > 20 GeV and |η| < 2.5 on every leg: each banded channel's volume (mean of 1/q over its
     own points) equals the band region's volume measured with the same channel without bands (mean of 1_band/q),
     within 4σ; points outside the region get q = 0 from the inverse, and no point passing the cuts is outside the
     support.  With the orientation band every leg passes its cuts; without it (``orientation_band=False``) the
-    leaf daughters of the root bound the root decay's angle instead."""
+    leaf daughters of the root bound the root decay's angle instead.  ``"pairs"``: the band with ΔR > 0.4 on every
+    pair too (its condition on the beam is necessary: no point passing all cuts is lost)."""
     me = matrix_element("e+ e- > u u~ g g")
     free = build_channels(me.topologies, 500.0, False, fold_symmetric=False, leg_cuts=_leg_cut, energy_band=False,
                           orientation_band=False)
     cut = build_channels(me.topologies, 500.0, False, fold_symmetric=False, leg_cuts=_leg_cut,
-                         orientation_band=orientation)
+                         orientation_band=bool(orientation), pair_cuts=_pair_cut if orientation == "pairs" else None)
     assert all(ch._band for ch in cut) and not any(ch._band or ch._root_decay_cuts or ch._orient for ch in free)
     if orientation:
         assert all(ch._orient is not None and not ch._root_decay_cuts for ch in cut)
@@ -566,6 +583,10 @@ def test_energy_band_support_is_the_band_region(orientation):
         assert bool((back[~region] == -math.inf).all()), ch
         assert bool(torch.isfinite(back[region]).all()), ch
         passing = (p0[:, 2:, 0] >= 20.0).all(1) & (kin.pt(p0[:, 2:]) >= 20.0).all(1) & (kin.eta(p0[:, 2:]).abs() <= 2.5).all(1)
+        if orientation == "pairs":
+            assert len(ch._orient.pairs) == 6
+            passing &= torch.stack([kin.delta_r(p0[:, i], p0[:, j]) >= 0.4
+                                    for i in range(2, 6) for j in range(i + 1, 6)], 1).all(1)
         assert bool(region[passing].all()), ch
 
 

@@ -1,5 +1,6 @@
 """Tests of the orientation band (channels/orientation_band.py): the event's beam direction drawn outside every cut
-leg's pT / |η| caps.  Fast, seeded, float64; shapes from RAMBO, orientations set by hand."""
+leg's pT / |η| caps and inside every ΔR pair's necessary cap.  Fast, seeded, float64; shapes from RAMBO,
+orientations set by hand."""
 from __future__ import annotations
 
 import math
@@ -26,29 +27,54 @@ def events(n: int, n_out: int, seed: int, e_min: float = 20.5) -> torch.Tensor:
     return torch.cat([beams.expand(p_out.shape[0], 2, 4), p_out], 1)
 
 
-def band(n_out: int, legs=None, pt=20.0, eta=math.inf) -> OrientationBand:
+def band(n_out: int, legs=None, pt=20.0, eta=math.inf, dr=0.0) -> OrientationBand:
     legs = list(range(2, n_out + 2)) if legs is None else legs
-    return OrientationBand(legs, [pt] * len(legs), [eta] * len(legs), [True] * len(legs), False)
+    pairs = [(i, j, dr) for i in range(2, n_out + 2) for j in range(i + 1, n_out + 2)] if dr > 0 else []
+    return OrientationBand(legs, [pt] * len(legs), [eta] * len(legs), [True] * len(legs), False, pairs)
 
 
-def passes(ob: OrientationBand, p: torch.Tensor) -> torch.Tensor:
+def passes(ob: OrientationBand, p: torch.Tensor, legs: bool = True) -> torch.Tensor:
+    """The legs' pT / |η| cuts, and for the pairs the band's condition: the beam axis within
+    arcsin(ψ/R) + ψ/2 of the pair's angular midpoint (or its opposite), spelled out independently."""
     q = p[:, ob.legs]
     ok = torch.ones(p.shape[0], dtype=torch.bool)
-    for j, (pt, eta) in enumerate(zip(ob.pt_min, ob.eta_max)):
+    for j, (pt, eta) in enumerate(zip(ob.pt_min, ob.eta_max) if legs else []):
         ok &= kin.pt(q[:, j]) >= pt * (1 - 1e-9)
         if math.isfinite(eta):
             ok &= kin.eta(q[:, j]).abs() <= eta + 1e-9
+    for i, j, r in ob.pairs:
+        vi, vj = p[:, i, 1:], p[:, j, 1:]
+        cos_psi = (vi * vj).sum(-1) / (vi.norm(dim=-1) * vj.norm(dim=-1))
+        psi = torch.acos(cos_psi.clamp(-1, 1))
+        mid = vi / vi.norm(dim=-1, keepdim=True) + vj / vj.norm(dim=-1, keepdim=True)
+        to_axis = torch.acos((mid[:, 2].abs() / mid.norm(dim=-1)).clamp(max=1))
+        ok &= (psi >= r) | (to_axis <= torch.asin((psi / r).clamp(max=1)) + psi / 2 + 1e-9)
     return ok
 
 
-@pytest.mark.parametrize("n_out, legs, eta", [(4, None, math.inf), (4, [2, 4], 2.0), (3, None, 1.5), (5, None, math.inf)])
-def test_orientation_band_keeps_the_shape_passes_the_cuts_and_inverts(n_out, legs, eta):
+def delta_r_passes(ob: OrientationBand, p: torch.Tensor) -> torch.Tensor:
+    """The true ΔR cuts of the band's pairs (pseudorapidity, as madnis_py.cuts)."""
+    ok = torch.ones(p.shape[0], dtype=torch.bool)
+    for i, j, r in ob.pairs:
+        ok &= kin.delta_r(p[:, i], p[:, j]) >= r
+    return ok
+
+
+@pytest.mark.parametrize("n_out, legs, eta, dr", [(4, None, math.inf, 0.0), (4, [2, 4], 2.0, 0.0), (3, None, 1.5, 0.0),
+                                                  (5, None, math.inf, 0.0), (4, None, math.inf, 1.2),
+                                                  (5, [2, 3], 2.0, 0.9), (3, [], math.inf, 1.5)])
+def test_orientation_band_keeps_the_shape_passes_the_cuts_and_inverts(n_out, legs, eta, dr):
     """Every turned event keeps its shape (all invariants), its beams and its legs' energies, has every cut leg inside
-    its pT / |η| cuts, and turns back exactly; the inverse flags events outside the cuts."""
-    ob = band(n_out, legs, eta=eta)
+    its pT / |η| cuts and every ΔR pair's beam inside the pair's cap, and turns back exactly; the inverse flags
+    events outside."""
+    ob = band(n_out, legs, eta=eta, dr=dr)
     p0 = events(400, n_out, 1)
     p, log_rel, ok = ob.forward(p0)
-    assert float(ok.to(F64).mean()) > 0.9
+    assert float(ok.to(F64).mean()) > (0.9 if dr == 0 else 0.8)
+    if dr > 0:  # both kinds of z-condition occur
+        fr = ob.frame(p0)
+        near_z = fr.iz >= len(ob.legs)
+        assert 0.05 < float(near_z.to(F64).mean()) <= 1.0 and (not ob.legs or bool((~near_z).any()))
     p, p0, log_rel = p[ok], p0[ok], log_rel[ok]
     assert torch.equal(p[:, :2], p0[:, :2])
     assert torch.allclose(p[..., 0], p0[..., 0], rtol=1e-14, atol=0)
@@ -65,11 +91,12 @@ def test_orientation_band_keeps_the_shape_passes_the_cuts_and_inverts(n_out, leg
     assert bool(fail.any()) and not bool(ob.inverse(p0[fail])[2].any())
 
 
-def test_orientation_band_density_is_the_numerical_jacobian():
+@pytest.mark.parametrize("dr", [0.0, 1.2])
+def test_orientation_band_density_is_the_numerical_jacobian(dr):
     """On fixed shapes, the map of the beam direction in the body frame n̂′ → n̂ (cos θ, φ) has the Jacobian
     dΩ/dΩ′ = exp(−log_rel), by central differences; the turn about the beam is kept."""
-    ob = band(4)
-    p0 = events(30, 4, 2)
+    ob = band(4, dr=dr)
+    p0 = events(60 if dr else 30, 4, 2)
     bmat = ob.frame(p0).b
     body = (bmat.transpose(-1, -2).unsqueeze(1) @ p0[:, 2:, 1:].unsqueeze(-1)).squeeze(-1)  # shape only
     g = torch.Generator().manual_seed(3)
@@ -91,19 +118,26 @@ def test_orientation_band_density_is_the_numerical_jacobian():
         return torch.stack([n[:, 2], torch.atan2(n[:, 1], n[:, 0])], -1)
 
     p, log_rel, ok = ob.forward(event(ang))
-    assert bool(ok.all())
+    assert float(ok.to(F64).mean()) > 0.8
+    if dr:
+        assert 0.2 < float((ob.frame(p).iz >= len(ob.legs))[ok].to(F64).mean()) < 0.9  # pairs as z-condition too
     jac = numerical_jacobian(beam_in_body, ang, h=1e-6, periodic=[1])
-    assert torch.allclose(torch.linalg.det(jac).abs().log(), -log_rel, rtol=0, atol=1e-6)
+    det = torch.linalg.det(jac).abs().log()
+    assert torch.allclose(det[ok], -log_rel[ok], rtol=0, atol=1e-6)
     fr = ob.frame(p)
     turn = fr.b @ kin.rotation_to(fr.beam)  # R_z(α) = B S(n̂)
     assert torch.allclose(turn, torch.eye(3, dtype=F64).expand_as(turn), atol=1e-10)
 
 
-def test_orientation_band_volume_is_the_cut_solid_angle():
+@pytest.mark.parametrize("dr", [0.0, 0.4, 1.2])
+def test_orientation_band_volume_is_the_cut_solid_angle(dr):
     """Uniform orientations turned by the band: the mean of dΩ′/dΩ over its draws equals the fraction of
-    orientations (n̂ uniform, by RAMBO's own isotropy) that pass the cuts, within 4σ, shape by shape averaged."""
-    ob = band(4)
+    orientations (n̂ uniform, by RAMBO's own isotropy) that meet its conditions, within 4σ, shape by shape averaged;
+    the pairs' condition is necessary: every orientation that passes the true ΔR cuts meets it."""
+    ob = band(4, dr=dr)
     p0 = events(40000, 4, 5)
+    assert bool(passes(ob, p0, legs=False)[delta_r_passes(ob, p0)].all())
+    assert bool(ob.inverse(p0)[2][delta_r_passes(ob, p0) & passes(ob, p0)].all())
     _, log_rel, ok = ob.forward(p0)
     w = torch.where(ok, (-log_rel).exp(), torch.zeros_like(log_rel))
     frac = passes(ob, p0).to(F64)

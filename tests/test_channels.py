@@ -503,13 +503,14 @@ def _band_region(ch: PhaseSpaceChannel, p: torch.Tensor, eta: bool = True) -> to
             keep &= kin.pt(p[:, leg]) >= pt_min * (1 - 1e-9)
             if eta:
                 keep &= kin.eta(p[:, leg]).abs() <= eta_max + 1e-9
-        for i, j, r in ch._orient.pairs:  # ΔR ≥ r needs the beam axis within asin(ψ/r) + ψ/2 of the pair's midpoint
+        for i, j, r in ch._orient.pairs:  # ΔR ≥ r needs the same pair along the meridian to reach it
             di, dj = p[:, i, 1:], p[:, j, 1:]
             di, dj = di / di.norm(dim=-1, keepdim=True), dj / dj.norm(dim=-1, keepdim=True)
             psi = torch.acos((di * dj).sum(-1).clamp(-1, 1))
             mid = di + dj
             to_axis = torch.acos((mid[:, 2].abs() / mid.norm(dim=-1)).clamp(max=1))
-            keep &= (psi >= r) | (to_axis <= torch.asin((psi / r).clamp(max=1)) + psi / 2 + 1e-9)
+            lo = (to_axis - psi / 2).clamp_min(0.0)
+            keep &= (lo == 0) | (torch.log(torch.tan((to_axis + psi / 2) / 2) / torch.tan(lo / 2)) >= r * (1 - 1e-9))
     for i, (ea, eb, _aligned) in ch._band.items():
         for child, e_min in zip(ch.tree.nodes[i].children, (ea, eb)):
             legs = [k - 2 for k in ch.tree.nodes[child].legs]

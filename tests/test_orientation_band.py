@@ -34,8 +34,9 @@ def band(n_out: int, legs=None, pt=20.0, eta=math.inf, dr=0.0) -> OrientationBan
 
 
 def passes(ob: OrientationBand, p: torch.Tensor, legs: bool = True) -> torch.Tensor:
-    """The legs' pT / |η| cuts, and for the pairs the band's condition: the beam axis within
-    arcsin(ψ/R) + ψ/2 of the pair's angular midpoint (or its opposite), spelled out independently."""
+    """The legs' pT / |η| cuts, and for the pairs the band's condition, spelled out independently: a pair of
+    opening angle ψ whose midpoint is θ_m from the beam axis has at most the ΔR of the same pair along the
+    meridian, Δη = ln[tan((θ_m + ψ/2)/2) / tan((θ_m − ψ/2)/2)] (∞ for θ_m ≤ ψ/2), which must reach R."""
     q = p[:, ob.legs]
     ok = torch.ones(p.shape[0], dtype=torch.bool)
     for j, (pt, eta) in enumerate(zip(ob.pt_min, ob.eta_max) if legs else []):
@@ -48,7 +49,9 @@ def passes(ob: OrientationBand, p: torch.Tensor, legs: bool = True) -> torch.Ten
         psi = torch.acos(cos_psi.clamp(-1, 1))
         mid = vi / vi.norm(dim=-1, keepdim=True) + vj / vj.norm(dim=-1, keepdim=True)
         to_axis = torch.acos((mid[:, 2].abs() / mid.norm(dim=-1)).clamp(max=1))
-        ok &= (psi >= r) | (to_axis <= torch.asin((psi / r).clamp(max=1)) + psi / 2 + 1e-9)
+        lo = (to_axis - psi / 2).clamp_min(0.0)
+        meridian = torch.log(torch.tan((to_axis + psi / 2) / 2) / torch.tan(lo / 2))
+        ok &= (lo == 0) | (meridian >= r * (1 - 1e-9))
     return ok
 
 
@@ -158,3 +161,28 @@ def test_orientation_band_hadronic_frame():
     back, log_rel2, inside = ob.inverse(p)
     assert bool(inside.all()) and torch.allclose(back, p0, rtol=0, atol=1e-8)
     assert torch.allclose(log_rel2, log_rel, atol=1e-9)
+
+
+def test_delta_r_is_bounded_by_the_same_pair_along_the_meridian():
+    """The bound behind the pairs' condition, on random pairs and beams: ΔR (pseudorapidity, φ) of two directions
+    never exceeds Δη of the same pair (opening angle ψ, midpoint θ_m from the beam axis) turned along the meridian,
+    ln[tan((θ_m + ψ/2)/2) / tan((θ_m − ψ/2)/2)], and comes close to it (the bound is sharp)."""
+    g = torch.Generator().manual_seed(13)
+    n = 200_000
+    v = torch.randn(n, 2, 3, generator=g, dtype=F64)
+    v[:, 1] = v[:, 0] + torch.rand(n, 1, generator=g, dtype=F64) ** 2 * 3.0 * v[:, 1]  # many close pairs
+    d = v / v.norm(dim=-1, keepdim=True)
+    p = torch.cat([torch.ones(n, 2, 1, dtype=F64), d], -1)
+    dr = kin.delta_r(p[:, 0], p[:, 1])
+    psi = torch.atan2(torch.cross(d[:, 0], d[:, 1], dim=-1).norm(dim=-1), (d[:, 0] * d[:, 1]).sum(-1))
+    mid = d[:, 0] + d[:, 1]
+    theta_m = torch.atan2(mid[:, :2].norm(dim=-1), mid[:, 2].abs())
+    far = theta_m > psi / 2 + 1e-6
+    bound = torch.log(torch.tan((theta_m + psi / 2) / 2) / torch.tan((theta_m - psi / 2) / 2))
+    assert int(far.sum()) > n // 2
+    assert bool((dr[far] <= bound[far] * (1 + 1e-9) + 1e-9).all()), float((dr - bound)[far].max())
+    assert float((dr[far] / bound[far]).max()) > 0.999
+    # the closed form of the band: ΔR ≥ R needs sin θ_m ≤ sin(ψ/2) coth(R/2)
+    for r in (0.4, 1.0):
+        need = (torch.sin(psi / 2) / math.tanh(r / 2) >= torch.sin(theta_m) * (1 - 1e-12)) | ~far
+        assert bool(need[dr >= r].all())

@@ -460,13 +460,8 @@ def _delta_r_pairs(pair_cuts: Callable[[int, int], float], legs: Sequence[int], 
     """(leg i, leg j, R_min) of the final-state pairs with a ΔR cut that bounds the orientation: any pair at fixed
     energy (ΔR from pseudorapidities, a function of the directions), only massless pairs in hadronic collisions
     (where Δη is then invariant under the partonic frame's boost)."""
-    out = []
-    for a, i in enumerate(legs):
-        for j in legs[a + 1:]:
-            r = float(pair_cuts(i, j))
-            if r > 0.0 and (not hadronic or masses[i] == 0.0 and masses[j] == 0.0):
-                out.append((i, j, r))
-    return out
+    pairs = [(i, j, float(pair_cuts(i, j))) for i, j in itertools.combinations(legs, 2)]
+    return [(i, j, r) for i, j, r in pairs if r > 0.0 and (not hadronic or masses[i] == 0.0 and masses[j] == 0.0)]
 
 
 def _first_leg_cut(topology, leg_cuts: Callable[[int], tuple[float, float]], last: bool = False) -> bool:

@@ -67,7 +67,7 @@ class BodyFrame(NamedTuple):
     there, ``c`` the bounds of the K conditions (cut legs first, then ΔR pairs), ``c_z`` the z-condition's,
     ``b`` the frame (columns x̂_b, ŷ_b, ẑ_b in the partonic frame), ``iz`` the z-condition among the K, ``d`` the
     conditions' axes (legs' directions, pairs' midpoints) and ``beam`` the beam direction n̂, both in body
-    coordinates."""
+    coordinates; ``f_z`` the solid-angle fraction the z-condition leaves, ``near_z`` whether it is a pair's."""
     y: Tensor
     q: Tensor
     c: Tensor
@@ -76,6 +76,8 @@ class BodyFrame(NamedTuple):
     iz: Tensor
     d: Tensor
     beam: Tensor
+    f_z: Tensor
+    near_z: Tensor
 
 
 class OrientationBand:
@@ -134,8 +136,9 @@ class OrientationBand:
         i = [a for a, _, _ in self.pairs]
         j = [b for _, b, _ in self.pairs]
         r_min = torch.tensor([r for _, _, r in self.pairs], dtype=q.dtype, device=q.device)
-        di = q[:, i, 1:] / q[:, i, 1:].norm(dim=-1, keepdim=True).clamp_min(TINY)
-        dj = q[:, j, 1:] / q[:, j, 1:].norm(dim=-1, keepdim=True).clamp_min(TINY)
+        vi, vj = q[:, i, 1:], q[:, j, 1:]
+        di = vi / vi.norm(dim=-1, keepdim=True).clamp_min(TINY)
+        dj = vj / vj.norm(dim=-1, keepdim=True).clamp_min(TINY)
         psi = torch.atan2(torch.cross(di, dj, dim=-1).norm(dim=-1), (di * dj).sum(-1))
         sin_reach = torch.sin(0.5 * psi) / torch.tanh(0.5 * r_min)
         e = (1.0 - sin_reach * sin_reach).clamp_min(0.0).sqrt()
@@ -155,15 +158,19 @@ class OrientationBand:
             axes.append(m)
         return torch.cat(bounds, -1), torch.cat(axes, 1)
 
-    def _fractions(self, c: Tensor) -> Tensor:
-        """Solid-angle fraction each condition leaves to n̂ on its own (< 0: an impossible leg)."""
-        near = self._must_be_near.to(c.device)
-        return torch.where(near, 1.0 - c, c)
+    def _near(self, device: torch.device) -> Tensor:
+        """``[K]``: which conditions keep the beam near their axis (pairs) rather than away from it (legs); kept on
+        the device last asked for, so a batch costs no host-device copy."""
+        if self._must_be_near.device != device:
+            self._must_be_near = self._must_be_near.to(device)
+        return self._must_be_near
 
-    def _body_frame(self, q: Tensor, c: Tensor, d: Tensor) -> tuple[Tensor, Tensor]:
+    def _body_frame(self, q: Tensor, c: Tensor, d: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(B ``[n, 3, 3]`` with columns x̂_b, ŷ_b, ẑ_b in the partonic frame, index of the z-condition: the one
-        leaving the smallest solid angle)."""
-        iz = self._fractions(c).argmin(-1)
+        leaving the smallest solid angle, that fraction).  Fractions: a leg c, a pair 1 − e (< 0: an impossible
+        leg)."""
+        f = torch.where(self._near(c.device), 1.0 - c, c)
+        f_z, iz = f.min(-1)
         ez = d.gather(1, iz.view(-1, 1, 1).expand(-1, 1, 3)).squeeze(1)
         v = q[:, 2:, 1:]
         v = v / v.norm(dim=-1, keepdim=True).clamp_min(TINY)
@@ -172,7 +179,7 @@ class OrientationBand:
         ex = perp.gather(1, ix.view(-1, 1, 1).expand(-1, 1, 3)).squeeze(1)
         ex = ex / ex.norm(dim=-1, keepdim=True).clamp_min(TINY)
         ey = torch.cross(ez, ex, dim=-1)
-        return torch.stack([ex, ey, ez], dim=-1), iz
+        return torch.stack([ex, ey, ez], dim=-1), iz, f_z
 
     def _gaps(self, cos_theta: Tensor, c: Tensor, d_body: Tensor, iz: Tensor) -> tuple[Tensor, Tensor]:
         """(starts, lengths) ``[n, m]`` of the arcs of the circle cos θ = const of n̂ (body frame) that meet every
@@ -189,7 +196,7 @@ class OrientationBand:
         # n̂·axis = ct a + r b cos(φ − φ_j) crosses +c at |φ − φ_j| = w1 and −c at |φ − φ_j| = w2 ≥ w1
         w1 = torch.acos(((c - ct * a) / den).clamp(-1.0, 1.0))
         w2 = torch.acos(((-c - ct * a) / den).clamp(-1.0, 1.0))
-        near = self._must_be_near.to(c.device).expand_as(c)
+        near = self._near(c.device).expand_as(c)
         # a leg (|n̂·p̂| ≤ c) forbids |φ − φ_j| < w1 and |φ − φ_j − π| < π − w2; a pair (|n̂·m̂| ≥ e) forbids
         # w1 < |φ − φ_j| < w2, two arcs centred at φ_j ± (w1 + w2)/2
         mid = 0.5 * (w1 + w2)
@@ -221,18 +228,15 @@ class OrientationBand:
         y = self._rapidity(p)
         q = boost_z(p, -y) if self.hadronic else p
         c, d = self._conditions(q, y)
-        bmat, iz = self._body_frame(q, c, d)
+        bmat, iz, f_z = self._body_frame(q, c, d)
         c_z = c.gather(-1, iz.unsqueeze(-1)).squeeze(-1)
         d_body = (bmat.transpose(-1, -2).unsqueeze(1) @ d.unsqueeze(-1)).squeeze(-1)
-        return BodyFrame(y, q, c, c_z, bmat, iz, d_body, bmat[:, 2, :])  # Bᵀ ẑ: the beam in the body frame
+        return BodyFrame(y, q, c, c_z, bmat, iz, d_body, bmat[:, 2, :],  # Bᵀ ẑ: the beam in the body frame
+                         f_z, self._near(c.device)[iz])
 
     def _possible(self, c: Tensor) -> Tensor:
         """Events where every cut leg can pass its pT cut at some orientation (c > 0)."""
-        near = self._must_be_near.to(c.device).expand_as(c)
-        return (near | (c > 0)).all(-1)
-
-    def _z_is_near(self, iz: Tensor) -> Tensor:
-        return self._must_be_near.to(iz.device)[iz]
+        return (self._near(c.device) | (c > 0)).all(-1)
 
     def _turn(self, p: Tensor, q: Tensor, y: Tensor, bmat: Tensor, n_from: Tensor, n_to: Tensor) -> Tensor:
         """The event with its beam direction in the body frame moved from ``n_from`` to ``n_to``."""
@@ -243,18 +247,18 @@ class OrientationBand:
         out[:, 2:] = boost_z(final, y) if self.hadronic else final
         return out
 
-    def _log_rel(self, c: Tensor, iz: Tensor, length: Tensor) -> Tensor:
-        f_z = self._fractions(c).gather(-1, iz.unsqueeze(-1)).squeeze(-1)
+    @staticmethod
+    def _log_rel(f_z: Tensor, length: Tensor) -> Tensor:
         return math.log(TWO_PI) - torch.log(f_z.clamp_min(TINY)) - torch.log(length.clamp_min(TINY))
 
     # -- maps ------------------------------------------------------------------------------------
     def forward(self, p: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Event ``p′`` (any orientation) → (p with the beam meeting every condition, log(dΩ′/dΩ), ok)."""
-        y, q, c, c_z, bmat, iz, d_body, n_old = self.frame(p)
+        y, q, c, c_z, bmat, iz, d_body, n_old, f_z, near_z = self.frame(p)
         t = n_old[:, 2].clamp(-1.0, 1.0)
         c_z = c_z.clamp(0.0, 1.0)
         # cos θ = c_z cos θ′ (a leg's caps left out) or sign(cos θ′)(e + (1 − e)|cos θ′|) (a pair's caps kept)
-        cos_new = torch.where(self._z_is_near(iz), torch.where(t < 0, -1.0, 1.0) * (c_z + (1.0 - c_z) * t.abs()),
+        cos_new = torch.where(near_z, torch.where(t < 0, -1.0, 1.0) * (c_z + (1.0 - c_z) * t.abs()),
                               c_z * t)
         u_phi = torch.remainder(torch.atan2(n_old[:, 1], n_old[:, 0]), TWO_PI) / TWO_PI
         starts, widths = self._gaps(cos_new, c, d_body, iz)
@@ -266,11 +270,11 @@ class OrientationBand:
         sin_new = (1.0 - cos_new * cos_new).clamp_min(0.0).sqrt()
         n_new = torch.stack([sin_new * phi.cos(), sin_new * phi.sin(), cos_new], -1)
         ok = self._possible(c) & (length > MIN_ARC)
-        return self._turn(p, q, y, bmat, n_old, n_new), self._log_rel(c, iz, length), ok
+        return self._turn(p, q, y, bmat, n_old, n_new), self._log_rel(f_z, length), ok
 
     def inverse(self, p: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Inverse of :meth:`forward`: (p′, log(dΩ′/dΩ), inside: the beam meets every condition)."""
-        y, q, c, c_z, bmat, iz, d_body, n_new = self.frame(p)
+        y, q, c, c_z, bmat, iz, d_body, n_new, f_z, near_z = self.frame(p)
         cos_new = n_new[:, 2].clamp(-1.0, 1.0)
         phi = torch.remainder(torch.atan2(n_new[:, 1], n_new[:, 0]), TWO_PI)
         starts, widths = self._gaps(cos_new, c, d_body, iz)
@@ -278,14 +282,13 @@ class OrientationBand:
         t = (torch.minimum(phi.unsqueeze(-1), starts + widths) - starts).clamp_min(0.0).sum(-1)
         u_phi = (t / length.clamp_min(TINY)).clamp(0.0, 1.0)
         c_z = c_z.clamp(0.0, 1.0)
-        cos_old = torch.where(self._z_is_near(iz),
+        cos_old = torch.where(near_z,
                               torch.where(cos_new < 0, -1.0, 1.0) * (cos_new.abs() - c_z) / (1.0 - c_z).clamp_min(TINY),
                               cos_new / c_z.clamp_min(TINY)).clamp(-1.0, 1.0)
         sin_old = (1.0 - cos_old * cos_old).clamp_min(0.0).sqrt()
         phi_old = TWO_PI * u_phi
         n_old = torch.stack([sin_old * phi_old.cos(), sin_old * phi_old.sin(), cos_old], -1)
         dots = (d_body * n_new.unsqueeze(1)).sum(-1).abs()
-        near = self._must_be_near.to(c.device).expand_as(c)
-        meets = torch.where(near, dots >= c * (1.0 - 1e-9) - 1e-12, dots <= c * (1.0 + 1e-9) + 1e-12)
+        meets = torch.where(self._near(c.device), dots >= c * (1.0 - 1e-9) - 1e-12, dots <= c * (1.0 + 1e-9) + 1e-12)
         inside = self._possible(c) & (length > MIN_ARC) & meets.all(-1)
-        return self._turn(p, q, y, bmat, n_new, n_old), self._log_rel(c, iz, length), inside
+        return self._turn(p, q, y, bmat, n_new, n_old), self._log_rel(f_z, length), inside

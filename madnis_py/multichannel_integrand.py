@@ -63,7 +63,7 @@ from torch import Tensor
 
 from channels.kinematics import PhaseSpaceError, mirror_beams
 
-from .cuts import CLASSES, Cuts, object_class
+from .cuts import Cuts, object_class
 from .errors import InputError, PhysicsError
 from .integrand import CollisionIntegrand, GroupTerm
 
@@ -86,7 +86,6 @@ def invariant_bounds(cuts: Cuts, masses_out: Sequence[float], n_in: int = 2) -> 
     """
     pdgs = cuts.final_pdgs
     m = list(masses_out)
-    v = cuts.values
     n_out = len(pdgs)
 
     def pair(i: int, k: int) -> float:
@@ -94,8 +93,8 @@ def invariant_bounds(cuts: Cuts, masses_out: Sequence[float], n_in: int = 2) -> 
         lb = m[i] + m[k]
         if ci is None or ck is None:
             return lb
-        if m[i] == 0.0 and m[k] == 0.0 and ci in CLASSES and ck in CLASSES:
-            r = cuts.dr_min(i, k)
+        if m[i] == 0.0 and m[k] == 0.0:
+            r = cuts.dr_min(i, k)  # 0 unless both are cut classes
             if r > 0:
                 lb = max(lb, 2.0 * math.sqrt(cuts.pt_min(i) * cuts.pt_min(k)) * math.sin(min(r, math.pi) / 2.0))
         return max(lb, cuts.pair_mass_min(i, k))

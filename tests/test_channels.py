@@ -18,6 +18,7 @@ import pytest
 import torch
 from test_phase_space import (boost_to_frame, cm_coordinates, log_abs_det, log_dphi_dc, massless_volume,
                               numerical_jacobian)
+from test_orientation_band import meridian_reaches
 
 from channels import BreitWigner, PhaseSpaceChannel, PhaseSpaceError, Rambo, build_channels, propagator_prior
 from channels import kinematics as kin
@@ -504,13 +505,7 @@ def _band_region(ch: PhaseSpaceChannel, p: torch.Tensor, eta: bool = True) -> to
             if eta:
                 keep &= kin.eta(p[:, leg]).abs() <= eta_max + 1e-9
         for i, j, r in ch._orient.pairs:  # ΔR ≥ r needs the same pair along the meridian to reach it
-            di, dj = p[:, i, 1:], p[:, j, 1:]
-            di, dj = di / di.norm(dim=-1, keepdim=True), dj / dj.norm(dim=-1, keepdim=True)
-            psi = torch.acos((di * dj).sum(-1).clamp(-1, 1))
-            mid = di + dj
-            to_axis = torch.acos((mid[:, 2].abs() / mid.norm(dim=-1)).clamp(max=1))
-            lo = (to_axis - psi / 2).clamp_min(0.0)
-            keep &= (lo == 0) | (torch.log(torch.tan((to_axis + psi / 2) / 2) / torch.tan(lo / 2)) >= r * (1 - 1e-9))
+            keep &= meridian_reaches(p, i, j, r)
     for i, (ea, eb, _aligned) in ch._band.items():
         for child, e_min in zip(ch.tree.nodes[i].children, (ea, eb)):
             legs = [k - 2 for k in ch.tree.nodes[child].legs]

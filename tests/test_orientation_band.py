@@ -44,15 +44,21 @@ def passes(ob: OrientationBand, p: torch.Tensor, legs: bool = True) -> torch.Ten
         if math.isfinite(eta):
             ok &= kin.eta(q[:, j]).abs() <= eta + 1e-9
     for i, j, r in ob.pairs:
-        vi, vj = p[:, i, 1:], p[:, j, 1:]
-        cos_psi = (vi * vj).sum(-1) / (vi.norm(dim=-1) * vj.norm(dim=-1))
-        psi = torch.acos(cos_psi.clamp(-1, 1))
-        mid = vi / vi.norm(dim=-1, keepdim=True) + vj / vj.norm(dim=-1, keepdim=True)
-        to_axis = torch.acos((mid[:, 2].abs() / mid.norm(dim=-1)).clamp(max=1))
-        lo = (to_axis - psi / 2).clamp_min(0.0)
-        meridian = torch.log(torch.tan((to_axis + psi / 2) / 2) / torch.tan(lo / 2))
-        ok &= (lo == 0) | (meridian >= r * (1 - 1e-9))
+        ok &= meridian_reaches(p, i, j, r)
     return ok
+
+
+def meridian_reaches(p: torch.Tensor, i: int, j: int, r: float) -> torch.Tensor:
+    """Whether legs i, j of ``p`` (beam along z, partonic frame) turned along the meridian through their midpoint
+    reach ΔR = Δη ≥ r: ln[tan((θ_m + ψ/2)/2) / tan((θ_m − ψ/2)/2)] ≥ r (always for θ_m ≤ ψ/2)."""
+    vi, vj = p[:, i, 1:], p[:, j, 1:]
+    cos_psi = (vi * vj).sum(-1) / (vi.norm(dim=-1) * vj.norm(dim=-1))
+    psi = torch.acos(cos_psi.clamp(-1, 1))
+    mid = vi / vi.norm(dim=-1, keepdim=True) + vj / vj.norm(dim=-1, keepdim=True)
+    to_axis = torch.acos((mid[:, 2].abs() / mid.norm(dim=-1)).clamp(max=1))
+    lo = (to_axis - psi / 2).clamp_min(0.0)
+    meridian = torch.log(torch.tan((to_axis + psi / 2) / 2) / torch.tan(lo / 2))
+    return (lo == 0) | (meridian >= r * (1 - 1e-9))
 
 
 def delta_r_passes(ob: OrientationBand, p: torch.Tensor) -> torch.Tensor:

@@ -771,11 +771,15 @@ class PhaseSpaceChannel(Mapping):
             bad = ~ok
             p = p.clone()
             p_in = p[bad, :2]
-            if not bool(torch.isfinite(p_in).all()):  # e.g. τ = 0 exactly: use x1 = x2 = 1 there
+            # incoming momenta the fallback cannot use — not finite (τ = 0 exactly), or ŝ at or below the final
+            # state's threshold within rounding (τ ~ 1e-9 and below: E² − p_z² cancels) — become x1 = x2 = 1
+            tot = p_in.sum(1)
+            s_in = msq(tot)
+            unusable = ~(torch.isfinite(p_in).flatten(1).all(1) & (s_in > self.root_min ** 2 + 1e-9 * tot[:, 0] ** 2))
+            if bool(unusable.any()):
                 one = torch.ones(p_in.shape[0], dtype=u.dtype, device=u.device)
                 q1, q2 = parton_momenta(one, one, self.sqrt_s)
-                fin = torch.isfinite(p_in).flatten(1).all(1, keepdim=True).unsqueeze(-1)
-                p_in = torch.where(fin, p_in, torch.stack([q1, q2], 1))
+                p_in = torch.where(unusable[:, None, None], torch.stack([q1, q2], 1), p_in)
                 p[bad, :2] = p_in
             half = torch.full((int(bad.sum()), self._fallback.dims_in), 0.5, dtype=u.dtype, device=u.device)
             p_fb, _ = self._fallback.forward(half, p_in.sum(1))

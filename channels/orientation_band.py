@@ -37,11 +37,7 @@ acting on the orientation only (the shape and the turn about the beam are kept):
 * n̂ = (cos θ, φ) in the body frame: cos θ = c₁ cos θ′ for a z-leg (its caps removed exactly), or
   cos θ = sign(cos θ′) (e₁ + (1 − e₁)|cos θ′|) for a z-pair (only its caps kept); φ uniformly on the arcs of the
   circle at that θ that meet the other conditions, walked counter-clockwise from φ = 0 (φ′ = 2π · the fraction of
-  the arcs' length L(θ) before φ).  A z-pair's own cut is exact on the circle: with the pair in the x_b-z_b plane
-  at ±ψ/2 from ẑ_b, ΔR rises with |cos(φ − φ_p)| (:func:`pair_delta_r`; the meridian is its maximum), so ΔR ≥ R
-  leaves |cos(φ − φ_p)| ≥ t*(θ) (:func:`pair_threshold`, bisection) and the arcs around φ_p ± π/2 go too.  The cap
-  alone is nearly sharp (on e+ e- → u u~ g g channels at uniform u, 1 % of the points failed a ΔR cut, 0.17 % with
-  the exact z-pair);
+  the arcs' length L(θ) before φ);
 * density w.r.t. the solid angle, relative to the uniform one: dΩ′/dΩ = 2π / (f₁ L(θ)).  Where no arc is left at
   the drawn θ the point is flagged (q = 0 there, as for every point outside the support).
 
@@ -64,39 +60,6 @@ from .kinematics import boost_z, rotation_to
 TWO_PI = 2.0 * math.pi
 TINY = 1e-300
 MIN_ARC = 1e-12  # rad: a circle with less left (rounding of a fully covered one) counts as covered
-BISECTIONS = 52  # halvings of [0, 1] for a z-pair's threshold: to rounding in float64
-
-
-def pair_delta_r(cos_theta: Tensor, t: Tensor, half_psi: Tensor) -> Tensor:
-    """ΔR (pseudorapidity, φ about the beam) of two directions at ±ψ/2 from the z-axis in the x-z plane, seen from a
-    beam along n̂ = (sin θ cos φ, sin θ sin φ, cos θ), t = cos φ: with c_i,j = ±sin θ t sin(ψ/2) + cos θ cos(ψ/2),
-    Δη = atanh c_i − atanh c_j and Δφ = atan2(sin θ |sin φ| sin ψ, cos ψ − c_i c_j) (the triple product n̂·(p̂_i × p̂_j)
-    over the scalar one, free of cancellation at small ψ).  Even in t and under n̂ → −n̂; it rises with |t|."""
-    st = (1.0 - cos_theta * cos_theta).clamp_min(0.0).sqrt()
-    a, b = st * t * torch.sin(half_psi), cos_theta * torch.cos(half_psi)
-    ci, cj = a + b, b - a
-    d_eta = 0.5 * (torch.log((1.0 + ci).clamp_min(TINY) * (1.0 - cj).clamp_min(TINY))
-                   - torch.log((1.0 - ci).clamp_min(TINY) * (1.0 + cj).clamp_min(TINY)))
-    d_phi = torch.atan2(st * (1.0 - t * t).clamp_min(0.0).sqrt() * torch.sin(2.0 * half_psi),
-                        torch.cos(2.0 * half_psi) - ci * cj)
-    return torch.sqrt(d_eta * d_eta + d_phi * d_phi)
-
-
-def pair_threshold(cos_theta: Tensor, half_psi: Tensor, r: Tensor) -> Tensor:
-    """The smallest |cos φ| = t* ∈ [0, 1] at which :func:`pair_delta_r` reaches ``r`` on the circle cos θ (0 where
-    the whole circle passes, r = 0 included; 1 where none does), by bisection (ΔR rises with |t|)."""
-    t_star = torch.zeros_like(cos_theta)
-    idx = (pair_delta_r(cos_theta, t_star, half_psi) < r).nonzero()[:, 0]  # circles not passing whole
-    if idx.numel() == 0:
-        return t_star
-    ct, hp, rr = cos_theta[idx], half_psi[idx], r[idx]
-    lo, hi = torch.zeros_like(ct), torch.ones_like(ct)
-    for _ in range(BISECTIONS):
-        mid = 0.5 * (lo + hi)
-        up = pair_delta_r(ct, mid, hp) >= rr
-        hi = torch.where(up, mid, hi)
-        lo = torch.where(up, lo, mid)
-    return t_star.index_put((idx,), hi)
 
 
 class BodyFrame(NamedTuple):
@@ -104,9 +67,7 @@ class BodyFrame(NamedTuple):
     there, ``c`` the bounds of the K conditions (cut legs first, then ΔR pairs), ``c_z`` the z-condition's,
     ``b`` the frame (columns x̂_b, ŷ_b, ẑ_b in the partonic frame), ``iz`` the z-condition among the K, ``d`` the
     conditions' axes (legs' directions, pairs' midpoints) and ``beam`` the beam direction n̂, both in body
-    coordinates; ``f_z`` the solid-angle fraction the z-condition leaves, ``near_z`` whether it is a pair's;
-    ``z_phi``, ``z_half_psi``, ``z_r``: a z-pair's plane (azimuth of its leg i in the body frame), half opening angle
-    and ΔR cut (``z_r`` = 0 where the z-condition is a leg's)."""
+    coordinates; ``f_z`` the solid-angle fraction the z-condition leaves, ``near_z`` whether it is a pair's."""
     y: Tensor
     q: Tensor
     c: Tensor
@@ -117,9 +78,6 @@ class BodyFrame(NamedTuple):
     beam: Tensor
     f_z: Tensor
     near_z: Tensor
-    z_phi: Tensor
-    z_half_psi: Tensor
-    z_r: Tensor
 
 
 class OrientationBand:
@@ -172,9 +130,9 @@ class OrientationBand:
             cols.append(c)
         return torch.stack(cols, -1), d
 
-    def _pair_caps(self, q: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """(e ``[n, P]``, unit midpoints ``[n, P, 3]``, opening angles ψ ``[n, P]``) of the ΔR pairs: ΔR_ij ≥ R
-        needs |n̂·m̂_ij| ≥ e_ij, e = cos θ*, sin θ* = sin(ψ/2) coth(R/2) (0, no condition, where that exceeds 1)."""
+    def _pair_caps(self, q: Tensor) -> tuple[Tensor, Tensor]:
+        """(e ``[n, P]``, unit midpoints ``[n, P, 3]``) of the ΔR pairs: ΔR_ij ≥ R needs |n̂·m̂_ij| ≥ e_ij,
+        e = cos θ*, sin θ* = sin(ψ/2) coth(R/2) (0, no condition, where that exceeds 1)."""
         i = [a for a, _, _ in self.pairs]
         j = [b for _, b, _ in self.pairs]
         r_min = torch.tensor([r for _, _, r in self.pairs], dtype=q.dtype, device=q.device)
@@ -185,21 +143,20 @@ class OrientationBand:
         sin_reach = torch.sin(0.5 * psi) / torch.tanh(0.5 * r_min)
         e = (1.0 - sin_reach * sin_reach).clamp_min(0.0).sqrt()
         m = di + dj
-        return e, m / m.norm(dim=-1, keepdim=True).clamp_min(TINY), psi
+        return e, m / m.norm(dim=-1, keepdim=True).clamp_min(TINY)
 
-    def _conditions(self, q: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
-        """(bounds ``[n, K]``, axes ``[n, K, 3]``, the pairs' opening angles ``[n, P]`` or None): the cut legs'
-        |n̂·p̂_i| ≤ c_i, then the pairs' |n̂·m̂| ≥ e."""
-        bounds, axes, psi = [], [], None
+    def _conditions(self, q: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """(bounds ``[n, K]``, axes ``[n, K, 3]``): the cut legs' |n̂·p̂_i| ≤ c_i, then the pairs' |n̂·m̂| ≥ e."""
+        bounds, axes = [], []
         if self.legs:
             c, d = self._caps(q, y)
             bounds.append(c)
             axes.append(d)
         if self.pairs:
-            e, m, psi = self._pair_caps(q)
+            e, m = self._pair_caps(q)
             bounds.append(e)
             axes.append(m)
-        return torch.cat(bounds, -1), torch.cat(axes, 1), psi
+        return torch.cat(bounds, -1), torch.cat(axes, 1)
 
     def _near(self, device: torch.device) -> Tensor:
         """``[K]``: which conditions keep the beam near their axis (pairs) rather than away from it (legs); kept on
@@ -224,12 +181,11 @@ class OrientationBand:
         ey = torch.cross(ez, ex, dim=-1)
         return torch.stack([ex, ey, ez], dim=-1), iz, f_z
 
-    def _gaps(self, cos_theta: Tensor, fr: BodyFrame) -> tuple[Tensor, Tensor]:
+    def _gaps(self, cos_theta: Tensor, c: Tensor, d_body: Tensor, iz: Tensor) -> tuple[Tensor, Tensor]:
         """(starts, lengths) ``[n, m]`` of the arcs of the circle cos θ = const of n̂ (body frame) that meet every
-        other condition and, for a z-pair, its true ΔR cut, as ordered disjoint intervals of [0, 2π) (some empty)."""
-        c, d_body, iz = fr.c, fr.d, fr.iz
+        other condition, as ordered disjoint intervals of [0, 2π) (some empty)."""
         n, k = c.shape
-        if k == 1 and not self.pairs:
+        if k == 1:
             return torch.zeros_like(cos_theta).unsqueeze(-1), torch.full_like(cos_theta, TWO_PI).unsqueeze(-1)
         r = (1.0 - cos_theta * cos_theta).clamp_min(0.0).sqrt().unsqueeze(-1)
         ct = cos_theta.unsqueeze(-1)
@@ -246,16 +202,9 @@ class OrientationBand:
         mid = 0.5 * (w1 + w2)
         centres = (torch.where(near, phi_j + mid, phi_j), torch.where(near, phi_j - mid, phi_j + math.pi))
         halves = [torch.where(near, 0.5 * (w2 - w1), w1), torch.where(near, 0.5 * (w2 - w1), math.pi - w2)]
-        # the z-condition's own cap is the θ range: no arcs from it, but a z-pair's exact cut on the circle, ΔR ≥ R
-        # ⇔ |cos(φ − φ_p)| ≥ t*: arcs of half-width asin t* centred at φ_p ± π/2 forbidden
+        # the z-condition's own cap is the θ range: no arcs from it
         own = torch.nn.functional.one_hot(iz, k).bool()
         halves = [torch.where(own, torch.zeros_like(h), h) for h in halves]
-        if self.pairs:
-            z_half = torch.asin(pair_threshold(cos_theta, fr.z_half_psi, fr.z_r)).unsqueeze(-1)
-            z_pair = own & near
-            zc = fr.z_phi.unsqueeze(-1) + 0.5 * math.pi
-            centres = (torch.where(z_pair, zc, centres[0]), torch.where(z_pair, zc - math.pi, centres[1]))
-            halves = [torch.where(z_pair, z_half, h) for h in halves]
         # an impossible leg (c < 0) forbids the whole circle
         halves[0] = torch.where(~near & (c < 0), torch.full_like(halves[0], math.pi), halves[0])
         lo_list, hi_list = [], []
@@ -278,24 +227,12 @@ class OrientationBand:
         """The body frame of events ``p [n, legs, 4]`` and what the maps need of it."""
         y = self._rapidity(p)
         q = boost_z(p, -y) if self.hadronic else p
-        c, d, psi = self._conditions(q, y)
+        c, d = self._conditions(q, y)
         bmat, iz, f_z = self._body_frame(q, c, d)
         c_z = c.gather(-1, iz.unsqueeze(-1)).squeeze(-1)
         d_body = (bmat.transpose(-1, -2).unsqueeze(1) @ d.unsqueeze(-1)).squeeze(-1)
-        near_z = self._near(c.device)[iz]
-        zero = torch.zeros_like(c_z)
-        z_phi, z_half_psi, z_r = zero, zero, zero
-        if self.pairs:  # the z-pair's plane, ψ/2 and R (R = 0 where z is a leg's condition)
-            ip = (iz - len(self.legs)).clamp_min(0)
-            legs_i = torch.tensor([i for i, _, _ in self.pairs], device=c.device)[ip]
-            v = q[torch.arange(q.shape[0], device=c.device), legs_i, 1:]
-            v_body = (bmat.transpose(-1, -2) @ v.unsqueeze(-1)).squeeze(-1)
-            z_phi = torch.atan2(v_body[:, 1], v_body[:, 0])
-            z_half_psi = 0.5 * psi.gather(-1, ip.unsqueeze(-1)).squeeze(-1)
-            r_min = torch.tensor([r for _, _, r in self.pairs], dtype=c.dtype, device=c.device)
-            z_r = torch.where(near_z, r_min[ip], zero)
         return BodyFrame(y, q, c, c_z, bmat, iz, d_body, bmat[:, 2, :],  # Bᵀ ẑ: the beam in the body frame
-                         f_z, near_z, z_phi, z_half_psi, z_r)
+                         f_z, self._near(c.device)[iz])
 
     def _possible(self, c: Tensor) -> Tensor:
         """Events where every cut leg can pass its pT cut at some orientation (c > 0)."""
@@ -317,15 +254,14 @@ class OrientationBand:
     # -- maps ------------------------------------------------------------------------------------
     def forward(self, p: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Event ``p′`` (any orientation) → (p with the beam meeting every condition, log(dΩ′/dΩ), ok)."""
-        fr = self.frame(p)
-        y, q, c, c_z, bmat, n_old, f_z, near_z = fr.y, fr.q, fr.c, fr.c_z, fr.b, fr.beam, fr.f_z, fr.near_z
+        y, q, c, c_z, bmat, iz, d_body, n_old, f_z, near_z = self.frame(p)
         t = n_old[:, 2].clamp(-1.0, 1.0)
         c_z = c_z.clamp(0.0, 1.0)
         # cos θ = c_z cos θ′ (a leg's caps left out) or sign(cos θ′)(e + (1 − e)|cos θ′|) (a pair's caps kept)
         cos_new = torch.where(near_z, torch.where(t < 0, -1.0, 1.0) * (c_z + (1.0 - c_z) * t.abs()),
                               c_z * t)
         u_phi = torch.remainder(torch.atan2(n_old[:, 1], n_old[:, 0]), TWO_PI) / TWO_PI
-        starts, widths = self._gaps(cos_new, fr)
+        starts, widths = self._gaps(cos_new, c, d_body, iz)
         cum = torch.cumsum(widths, -1)
         length = cum[:, -1]
         t = (u_phi * length).unsqueeze(-1)
@@ -338,11 +274,10 @@ class OrientationBand:
 
     def inverse(self, p: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Inverse of :meth:`forward`: (p′, log(dΩ′/dΩ), inside: the beam meets every condition)."""
-        fr = self.frame(p)
-        y, q, c, c_z, bmat, d_body, n_new, f_z, near_z = fr.y, fr.q, fr.c, fr.c_z, fr.b, fr.d, fr.beam, fr.f_z, fr.near_z
+        y, q, c, c_z, bmat, iz, d_body, n_new, f_z, near_z = self.frame(p)
         cos_new = n_new[:, 2].clamp(-1.0, 1.0)
         phi = torch.remainder(torch.atan2(n_new[:, 1], n_new[:, 0]), TWO_PI)
-        starts, widths = self._gaps(cos_new, fr)
+        starts, widths = self._gaps(cos_new, c, d_body, iz)
         length = widths.sum(-1)
         t = (torch.minimum(phi.unsqueeze(-1), starts + widths) - starts).clamp_min(0.0).sum(-1)
         u_phi = (t / length.clamp_min(TINY)).clamp(0.0, 1.0)
@@ -356,7 +291,4 @@ class OrientationBand:
         dots = (d_body * n_new.unsqueeze(1)).sum(-1).abs()
         meets = torch.where(self._near(c.device), dots >= c * (1.0 - 1e-9) - 1e-12, dots <= c * (1.0 + 1e-9) + 1e-12)
         inside = self._possible(c) & (length > MIN_ARC) & meets.all(-1)
-        if self.pairs:  # a z-pair's true ΔR cut
-            t_now = torch.cos(phi - fr.z_phi).abs()
-            inside = inside & (pair_delta_r(cos_new, t_now, fr.z_half_psi) >= fr.z_r * (1.0 - 1e-9))
         return self._turn(p, q, y, bmat, n_new, n_old), self._log_rel(f_z, length), inside

@@ -18,7 +18,7 @@ import pytest
 import torch
 from test_phase_space import (boost_to_frame, cm_coordinates, log_abs_det, log_dphi_dc, massless_volume,
                               numerical_jacobian)
-from test_orientation_band import pairs_pass
+from test_orientation_band import meridian_reaches
 
 from channels import BreitWigner, PhaseSpaceChannel, PhaseSpaceError, Rambo, build_channels, propagator_prior
 from channels import kinematics as kin
@@ -513,7 +513,8 @@ def _band_region(ch: PhaseSpaceChannel, p: torch.Tensor, eta: bool = True) -> to
             keep &= kin.pt(p[:, leg]) >= pt_min * (1 - 1e-9)
             if eta:
                 keep &= kin.eta(p[:, leg]).abs() <= eta_max + 1e-9
-        keep &= pairs_pass(ch._orient, p)  # every pair's meridian reaches R, the z-pair passes ΔR ≥ R
+        for i, j, r in ch._orient.pairs:  # ΔR ≥ r needs the same pair along the meridian to reach it
+            keep &= meridian_reaches(p, i, j, r)
     for i, (ea, eb, _aligned) in ch._band.items():
         for child, e_min in zip(ch.tree.nodes[i].children, (ea, eb)):
             legs = [k - 2 for k in ch.tree.nodes[child].legs]

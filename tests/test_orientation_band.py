@@ -11,7 +11,7 @@ from test_phase_space import numerical_jacobian
 
 from channels import Rambo
 from channels import kinematics as kin
-from channels.orientation_band import OrientationBand, pair_delta_r, pair_threshold
+from channels.orientation_band import OrientationBand
 
 F64 = torch.float64
 SQRT_S = 500.0
@@ -36,25 +36,15 @@ def band(n_out: int, legs=None, pt=20.0, eta=math.inf, dr=0.0) -> OrientationBan
 def passes(ob: OrientationBand, p: torch.Tensor, legs: bool = True) -> torch.Tensor:
     """The legs' pT / |η| cuts, and for the pairs the band's condition, spelled out independently: a pair of
     opening angle ψ whose midpoint is θ_m from the beam axis has at most the ΔR of the same pair along the
-    meridian, Δη = ln[tan((θ_m + ψ/2)/2) / tan((θ_m − ψ/2)/2)] (∞ for θ_m ≤ ψ/2), which must reach R; the pair
-    the band takes as its z-condition (a choice by the shape alone) must pass its true ΔR cut."""
+    meridian, Δη = ln[tan((θ_m + ψ/2)/2) / tan((θ_m − ψ/2)/2)] (∞ for θ_m ≤ ψ/2), which must reach R."""
     q = p[:, ob.legs]
     ok = torch.ones(p.shape[0], dtype=torch.bool)
     for j, (pt, eta) in enumerate(zip(ob.pt_min, ob.eta_max) if legs else []):
         ok &= kin.pt(q[:, j]) >= pt * (1 - 1e-9)
         if math.isfinite(eta):
             ok &= kin.eta(q[:, j]).abs() <= eta + 1e-9
-    return ok & pairs_pass(ob, p)
-
-
-def pairs_pass(ob: OrientationBand, p: torch.Tensor) -> torch.Tensor:
-    """The band's condition of its ΔR pairs: every pair's meridian reaches R (:func:`meridian_reaches`), and the
-    pair the band takes as its z-condition (a choice by the shape alone) passes its true ΔR cut."""
-    ok = torch.ones(p.shape[0], dtype=torch.bool)
-    iz = ob.frame(p).iz if ob.pairs else None
-    for k, (i, j, r) in enumerate(ob.pairs):
-        z = iz == len(ob.legs) + k
-        ok &= meridian_reaches(p, i, j, r) & (~z | (kin.delta_r(p[:, i], p[:, j]) >= r * (1 - 1e-9)))
+    for i, j, r in ob.pairs:
+        ok &= meridian_reaches(p, i, j, r)
     return ok
 
 
@@ -202,41 +192,6 @@ def test_delta_r_is_bounded_by_the_same_pair_along_the_meridian():
     for r in (0.4, 1.0):
         need = (torch.sin(psi / 2) / math.tanh(r / 2) >= torch.sin(theta_m) * (1 - 1e-12)) | ~far
         assert bool(need[dr >= r].all())
-
-
-def test_pair_delta_r_and_its_threshold_on_the_circle():
-    """The z-pair's exact cut: pair_delta_r is ΔR of the two directions at ±ψ/2 from the body z-axis seen from the
-    beam n̂ = (sin θ cos φ, sin θ sin φ, cos θ) (against kinematics.delta_r of the turned event), it rises with
-    |cos φ|, and pair_threshold's t* splits the circle into |cos φ| < t* (ΔR < R) and |cos φ| ≥ t* (ΔR ≥ R)."""
-    g = torch.Generator().manual_seed(17)
-    n = 20_000
-    half_psi = torch.rand(n, generator=g, dtype=F64) ** 2 * 1.4 + 1e-4
-    # half of the beams just inside the caps of R = 0.4 (θ within 5 % of θ*, either hemisphere), half anywhere
-    theta_cap = (torch.asin((half_psi.sin() / math.tanh(0.2)).clamp_max(1.0))
-                 * (1 - 0.05 * torch.rand(n, generator=g, dtype=F64)))
-    sign = torch.where(torch.rand(n, generator=g, dtype=F64) < 0.5, -1.0, 1.0).to(F64)
-    cos_t = torch.where(torch.arange(n) % 2 == 0, sign * theta_cap.cos(), torch.rand(n, generator=g, dtype=F64) * 2 - 1)
-    phi = torch.rand(n, generator=g, dtype=F64) * 2 * math.pi
-    sin_t = (1 - cos_t ** 2).sqrt()
-    beam = torch.stack([sin_t * phi.cos(), sin_t * phi.sin(), cos_t], -1)
-    legs = torch.stack([torch.stack([s * half_psi.sin(), torch.zeros_like(half_psi), half_psi.cos()], -1)
-                        for s in (1.0, -1.0)], 1)  # [n, 2, 3]
-    to_lab = kin.rotation_to(beam).transpose(-1, -2)  # beam → ẑ
-    d = (to_lab.unsqueeze(1) @ legs.unsqueeze(-1)).squeeze(-1)
-    p = torch.cat([torch.ones(n, 2, 1, dtype=F64), d], -1)
-    ok = (d[..., 2].abs() < 1 - 1e-9).all(1)
-    mine = pair_delta_r(cos_t, phi.cos(), half_psi)
-    assert torch.allclose(mine[ok], kin.delta_r(p[:, 0], p[:, 1])[ok], rtol=1e-7, atol=1e-9)  # beam between close legs: η by pz/pT rounds
-    ts = torch.linspace(0, 1, 101, dtype=F64)
-    grid = pair_delta_r(cos_t[:, None].expand(-1, 101), ts.expand(n, -1), half_psi[:, None].expand(-1, 101))
-    assert bool((grid[:, 1:] >= grid[:, :-1] - 1e-12).all())
-    r = torch.full_like(cos_t, 0.4)
-    t_star = pair_threshold(cos_t, half_psi, r)
-    t = phi.cos().abs()
-    passed = mine >= r
-    assert bool((passed == (t >= t_star))[(t - t_star).abs() > 1e-9].all())
-    assert 0.05 < float(((t_star > 0) & (t_star < 1)).to(F64).mean()) < 0.5  # circles cut in part
-    assert bool((pair_threshold(cos_t, half_psi, torch.zeros_like(r)) == 0).all())
 
 
 def test_orientation_band_hadronic_pairs():

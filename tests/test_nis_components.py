@@ -6,7 +6,8 @@ import math
 import pytest
 import torch
 
-from madnis_py.nis import ChannelWeights, Integrator, SampleBuffer, kl_loss, stratified_variance_loss, variance_loss
+from madnis_py.nis import (ChannelWeights, Integrator, SampleBuffer, kl_loss, stratified_l3_loss,
+                           stratified_variance_loss, variance_loss)
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -104,6 +105,40 @@ def test_variance_loss_on_sample_equals_sample_variance() -> None:
     m = [f2[ch == c].mean() for c in (0, 1)]
     want = float((s[0] + s[1]) ** 2 / (m[0] + m[1]) ** 2)
     assert float(stratified_variance_loss(f2, zero, zero, ch, 2)) == pytest.approx(want, rel=1e-9)
+
+
+def test_l3_loss_on_sample_and_its_optimum() -> None:
+    """The tail-weighted loss: on samples from q_θ itself it is (Σ_c mean_c|w − Î_c|³^(1/3))² / (Σ_c Î_c)²; with
+    samples from q_s = 1/2 + u the importance correction gives the uniform density's value (f = 3u²:
+    E|f − 1|³ = ∫|3u² − 1|³ du by quadrature, within 4σ); for q_θ = (1−θ) + 2θu and f = 2u it falls towards θ = 1,
+    where it vanishes (q ∝ f)."""
+    u = torch.rand(10_000, generator=_gen(11), dtype=torch.float64)
+    ch = torch.arange(10_000) % 2
+    f = torch.where(ch == 0, 3.0 * u ** 2, 2.0 * u)
+    zero = torch.zeros_like(u)
+    s = [((f[ch == c] - f[ch == c].mean()).abs() ** 3).mean() ** (1 / 3) for c in (0, 1)]
+    want = float((s[0] + s[1]) ** 2 / (f[ch == 0].mean() + f[ch == 1].mean()) ** 2)
+    assert float(stratified_l3_loss(f, zero, zero, ch, 2)) == pytest.approx(want, rel=1e-9)
+    n = 400_000
+    u, log_qs = _sample_linear(n, seed=12)
+    f = 3.0 * u ** 2
+    grid = torch.linspace(0.0, 1.0, 200_001, dtype=torch.float64)
+    exact_m3 = float(torch.trapezoid((3.0 * grid ** 2 - 1.0).abs() ** 3, grid))
+    terms = (f - 1.0).abs() ** 3 * torch.exp(-log_qs)
+    err = float(terms.std() / math.sqrt(n))
+    m3 = float(stratified_l3_loss(f, torch.zeros_like(u), log_qs)) ** 1.5  # one channel, Î ≈ 1: L = m3^(2/3)
+    assert abs(m3 - exact_m3) < 4 * err + 3 * exact_m3 * 1e-2  # Î's own MC error enters at the per-cent level
+    u, log_qs = _sample_linear(100_000, seed=13)
+    f = 2.0 * u
+    losses = []
+    for theta in (0.5, 0.9, 1.0):
+        t = torch.tensor(theta, dtype=torch.float64, requires_grad=True)
+        loss = stratified_l3_loss(f, torch.log((1.0 - t) + 2.0 * t * u), log_qs)
+        loss.backward()
+        losses.append(float(loss.detach()))
+        if theta < 1.0:
+            assert float(t.grad) < 0
+    assert losses[0] > losses[1] > losses[2] and losses[2] < 1e-3
 
 
 def test_variance_loss_importance_correction() -> None:

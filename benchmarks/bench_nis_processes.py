@@ -103,6 +103,18 @@ def run_vegas(base, calls: int, n_int: int, seed: int) -> dict:
                 note=f"χ²/dof {res.chi2_dof:.2f}")
 
 
+def _option_value(v: str):
+    """A command-line option value: True/False, an int, a float, else the string (e.g. loss=l3)."""
+    if v in ("True", "False"):
+        return v == "True"
+    for kind in (int, float):
+        try:
+            return kind(v)
+        except ValueError:
+            pass
+    return v
+
+
 def run_ours(base, calls: int, n_int: int, seed: int, repeats: int = 1, **options) -> dict:
     """Train on ``calls - n_int``, integrate the rest; ``repeats`` > 1: that many more independent fresh
     integrations of ``n_int`` calls from the same trained state (outside the budget), whose relative errors show
@@ -231,8 +243,7 @@ def main() -> None:
         methods = [("mc-vegas", run_vegas),
                    ("madnis_py", lambda b, c, n, s_: run_ours(b, c, n, s_, repeats=args.fresh_repeats))]
         if args.ours_options:
-            opts = {k: v == "True" if v in ("True", "False") else float(v) if any(ch in v for ch in ".e") else int(v)
-                    for k, v in (o.split("=", 1) for o in args.ours_options)}
+            opts = {k: _option_value(v) for k, v in (o.split("=", 1) for o in args.ours_options)}
             methods.append((f"madnis_py ({', '.join(args.ours_options)})",
                             lambda b, c, n, s, _o=opts: run_ours(b, c, n, s, **_o)))
         if not args.skip_madnis:

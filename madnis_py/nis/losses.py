@@ -41,16 +41,22 @@ def per_channel_sum(values: Tensor, channel: Tensor, k: int) -> Tensor:
     return torch.zeros(k, dtype=values.dtype, device=values.device).index_add(0, channel, values)
 
 
-def channel_variances(f: Tensor, log_q: Tensor, log_q_sample: Tensor, channel: Tensor, k: int
-                      ) -> tuple[Tensor, Tensor, Tensor]:
-    """Importance-corrected per-channel (σ²_c, Î_c, n_c); differentiable in ``f`` and ``log_q``."""
+def channel_moments(f: Tensor, log_q: Tensor, log_q_sample: Tensor, channel: Tensor, k: int, power: int = 2
+                    ) -> tuple[Tensor, Tensor, Tensor]:
+    """Importance-corrected per-channel (E_qθ|w − I_c|^power, Î_c, n_c); differentiable in ``f`` and ``log_q``."""
     n = per_channel_sum(torch.ones_like(f), channel, k)
     inv_qs = torch.exp(-log_q_sample)
     mean = per_channel_sum(f * inv_qs, channel, k) / n.clamp_min(1.0)
     ratio = torch.exp(log_q - log_q_sample)
-    w = f * torch.exp(-log_q)
-    var = per_channel_sum((w - mean[channel]) ** 2 * ratio, channel, k) / n.clamp_min(1.0)
-    return var, mean, n
+    dev = f * torch.exp(-log_q) - mean[channel]
+    dev = dev ** 2 if power == 2 else dev.abs() ** power
+    return per_channel_sum(dev * ratio, channel, k) / n.clamp_min(1.0), mean, n
+
+
+def channel_variances(f: Tensor, log_q: Tensor, log_q_sample: Tensor, channel: Tensor, k: int
+                      ) -> tuple[Tensor, Tensor, Tensor]:
+    """Importance-corrected per-channel (σ²_c, Î_c, n_c); differentiable in ``f`` and ``log_q``."""
+    return channel_moments(f, log_q, log_q_sample, channel, k)
 
 
 def variance_loss(f: Tensor, log_q: Tensor, log_q_sample: Tensor, channel: Tensor | None = None,
@@ -74,11 +80,7 @@ def stratified_l3_loss(f: Tensor, log_q: Tensor, log_q_sample: Tensor, channel: 
                        k: int = 1) -> Tensor:
     """(Σ_c s_c)² / (Σ_c |Î_c|)², s_c = mean_c(|f/q_θ − Î_c|³ q_θ/q_s)^(1/3) (module docstring)."""
     channel = torch.zeros_like(f, dtype=torch.long) if channel is None else channel
-    n = per_channel_sum(torch.ones_like(f), channel, k)
-    mean = per_channel_sum(f * torch.exp(-log_q_sample), channel, k) / n.clamp_min(1.0)
-    ratio = torch.exp(log_q - log_q_sample)
-    w = f * torch.exp(-log_q)
-    m3 = per_channel_sum((w - mean[channel]).abs() ** 3 * ratio, channel, k) / n.clamp_min(1.0)
+    m3, mean, n = channel_moments(f, log_q, log_q_sample, channel, k, power=3)
     s = (m3 + EPS) ** (1.0 / 3.0) * (n > 0)
     return s.sum() ** 2 / (mean.detach().abs().sum() ** 2 + EPS)
 

@@ -67,22 +67,26 @@ def variance_loss(f: Tensor, log_q: Tensor, log_q_sample: Tensor, channel: Tenso
     return var.sum() / (mean.detach().abs().sum() ** 2 + EPS)
 
 
+def _stratified_moment_loss(f: Tensor, log_q: Tensor, log_q_sample: Tensor, channel: Tensor | None, k: int,
+                            power: int) -> Tensor:
+    """(Σ_c s_c)² / (Σ_c |Î_c|)², s_c = (E_qθ|w − I_c|^power)^(1/power) (power 2: σ_c)."""
+    channel = torch.zeros_like(f, dtype=torch.long) if channel is None else channel
+    m, mean, n = channel_moments(f, log_q, log_q_sample, channel, k, power=power)
+    root = torch.sqrt(m + EPS) if power == 2 else (m + EPS) ** (1.0 / power)
+    s = root * (n > 0)
+    return s.sum() ** 2 / (mean.detach().abs().sum() ** 2 + EPS)
+
+
 def stratified_variance_loss(f: Tensor, log_q: Tensor, log_q_sample: Tensor, channel: Tensor | None = None,
                              k: int = 1) -> Tensor:
     """(Σ_c σ_c)² / (Σ_c |Î_c|)²: multi-channel variance at optimal stratification."""
-    channel = torch.zeros_like(f, dtype=torch.long) if channel is None else channel
-    var, mean, n = channel_variances(f, log_q, log_q_sample, channel, k)
-    sigma = torch.sqrt(var + EPS) * (n > 0)
-    return sigma.sum() ** 2 / (mean.detach().abs().sum() ** 2 + EPS)
+    return _stratified_moment_loss(f, log_q, log_q_sample, channel, k, 2)
 
 
 def stratified_l3_loss(f: Tensor, log_q: Tensor, log_q_sample: Tensor, channel: Tensor | None = None,
                        k: int = 1) -> Tensor:
     """(Σ_c s_c)² / (Σ_c |Î_c|)², s_c = mean_c(|f/q_θ − Î_c|³ q_θ/q_s)^(1/3) (module docstring)."""
-    channel = torch.zeros_like(f, dtype=torch.long) if channel is None else channel
-    m3, mean, n = channel_moments(f, log_q, log_q_sample, channel, k, power=3)
-    s = (m3 + EPS) ** (1.0 / 3.0) * (n > 0)
-    return s.sum() ** 2 / (mean.detach().abs().sum() ** 2 + EPS)
+    return _stratified_moment_loss(f, log_q, log_q_sample, channel, k, 3)
 
 
 def kl_loss(f: Tensor, log_q: Tensor, log_q_sample: Tensor, channel: Tensor | None = None, k: int = 1) -> Tensor:

@@ -23,7 +23,7 @@ variance of the total estimate is (Σ_c σ_c)² / N):
 
 It trains flows and channel weights jointly.  All losses are normalised to be dimensionless.
 
-Tail-weighted variant (``"l3"``, opt-in): σ_c replaced by the third absolute central moment's root
+Tail-weighted variant (``"l3"``, the default of :class:`~madnis_py.nis.Integrator`): σ_c replaced by the third absolute central moment's root
 s_c = (E_qθ|w − I_c|³)^(1/3), estimated as mean(|f/q_θ − Î_c|³ q_θ/q_s)^(1/3); L = (Σ_c s_c)² / (Σ_c |Î_c|)².
 Its gradient weighs a point by |w − I|³ instead of (w − I)², so the rare largest weights — which set the strict
 unweighting efficiency — pull the flow harder.  Zero where q ∝ f, like the variance.

@@ -107,6 +107,15 @@ def test_variance_loss_on_sample_equals_sample_variance() -> None:
     assert float(stratified_variance_loss(f2, zero, zero, ch, 2)) == pytest.approx(want, rel=1e-9)
 
 
+def test_default_loss_is_l3_and_others_stay_selectable() -> None:
+    """loss="auto" trains with the tail-weighted l3 loss (benchmarks/RESULTS.md, "At 76abadb"); the rest by name."""
+    from madnis_py.nis.losses import LOSSES
+    f = lambda x: x.sum(1)  # noqa: E731
+    assert Integrator(f, dims=2, seed=1, progress=False).loss_fn is LOSSES["l3"]
+    for name in ("variance", "kl", "plain_variance"):
+        assert Integrator(f, dims=2, seed=1, progress=False, loss=name).loss_fn is LOSSES[name]
+
+
 def test_l3_loss_on_sample_and_its_optimum() -> None:
     """The tail-weighted loss: on samples from q_θ itself it is (Σ_c mean_c|w − Î_c|³^(1/3))² / (Σ_c Î_c)²; with
     samples from q_s = 1/2 + u the importance correction gives the uniform density's value (f = 3u²:
